@@ -1,0 +1,100 @@
+"""The local CDN: CloudFront's part, serving the media bucket from the emulated S3.
+
+Objects go out with the Cache-Control and Content-Type they were stored with, plus CORS for browser
+players. A miss is a 404 that may be cached for one second only, so a playlist that appears a moment
+later is not hidden behind a cached error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import boto3
+from aiohttp import web
+from botocore.exceptions import ClientError
+
+from local.template import LOCAL_REGION, Template
+
+log = logging.getLogger("streamforge.local.cdn")
+
+ERROR_CACHE_CONTROL = "max-age=1"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range, Origin, Accept",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag",
+    "Access-Control-Max-Age": "86400",
+}
+SERVED_PREFIXES = ("live/", "vod/", "thumbs/")
+
+
+def media_bucket_of(template: Template) -> str:
+    """The bucket behind the distribution that has separate cache behaviours (the media one)."""
+    for _, props in template.of_type("AWS::CloudFront::Distribution"):
+        config = props["DistributionConfig"]
+        if not config.get("CacheBehaviors"):
+            continue
+        for origin in config.get("Origins", []):
+            bucket_id = template.logical_id_of(origin["DomainName"])
+            if template.resources.get(bucket_id, {}).get("Type") == "AWS::S3::Bucket":
+                return template.resolved[bucket_id].ref
+    raise LookupError("no CloudFront distribution with an S3 origin and cache behaviours in the template")
+
+
+class Cdn:
+    def __init__(self, *, bucket: str, endpoint_url: str) -> None:
+        self.bucket = bucket
+        self._s3 = boto3.session.Session(region_name=LOCAL_REGION).client("s3", endpoint_url=endpoint_url)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{key:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers=CORS_HEADERS)
+        if request.method not in ("GET", "HEAD"):
+            return self._error(405, "Method Not Allowed")
+        key = request.match_info["key"]
+        if not key.startswith(SERVED_PREFIXES) or ".." in key.split("/"):
+            return self._error(404, "Not Found")
+        request_args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if "Range" in request.headers:
+            request_args["Range"] = request.headers["Range"]
+        if "If-None-Match" in request.headers:
+            request_args["IfNoneMatch"] = request.headers["If-None-Match"]
+        try:
+            method = self._s3.head_object if request.method == "HEAD" else self._s3.get_object
+            if request.method == "HEAD":
+                request_args.pop("Range", None)
+            obj = await asyncio.to_thread(method, **request_args)
+        except ClientError as error:
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 502))
+            if status == 304:
+                return web.Response(status=304, headers=CORS_HEADERS)
+            if status in (403, 404):
+                return self._error(404, "Not Found")
+            if status == 416:
+                return self._error(416, "Range Not Satisfiable")
+            log.error("origin error for %s: %s", key, error)
+            return self._error(502, "Bad Gateway")
+        body = b"" if request.method == "HEAD" else await asyncio.to_thread(obj["Body"].read)
+        headers = {**CORS_HEADERS, "Content-Type": obj.get("ContentType", "application/octet-stream"),
+                   "ETag": obj.get("ETag", ""), "Accept-Ranges": "bytes", "X-Cache": "Miss from local-cdn"}
+        if obj.get("CacheControl"):
+            headers["Cache-Control"] = obj["CacheControl"]
+        if obj.get("ContentRange"):
+            headers["Content-Range"] = obj["ContentRange"]
+        status = 206 if obj.get("ContentRange") else 200
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(obj.get("ContentLength", 0))
+            return web.Response(status=status, headers=headers)
+        return web.Response(status=status, body=body, headers=headers)
+
+    @staticmethod
+    def _error(status: int, message: str) -> web.Response:
+        return web.Response(status=status, text=message, content_type="text/plain",
+                            headers={**CORS_HEADERS, "Cache-Control": ERROR_CACHE_CONTROL})

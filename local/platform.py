@@ -1,0 +1,247 @@
+"""The whole platform on one machine, assembled from the synthesized template.
+
+`make dev` runs it on the standard ports; tests run it on free ports beside a running `make dev`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from local.cdn import Cdn, media_bucket_of
+from local.docs import ApiDocs
+from local.event_sources import QueuePoller, discover_sources
+from local.functions import FunctionRuntime, function_specs, worker_base_env
+from local.http_gateway import HttpGateway, load_http_api
+from local.provision import Provisioner
+from local.template import Template
+from local.ws_gateway import WebSocketGateway, load_websocket_api
+
+log = logging.getLogger("streamforge.local")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+MEDIA_STOP_GRACE_S = 3.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_answers(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+@dataclass
+class Ports:
+    api: int = 8080
+    rtmp: int = 1935
+    cdn: int = 8084
+    websocket: int = 8085
+    web: int = 3000
+    emulator: int = 4566
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        defaults = cls()
+        return cls(**{name: int(os.environ.get(f"STREAMFORGE_{name.upper()}_PORT", getattr(defaults, name)))
+                      for name in defaults.__dataclass_fields__})
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class PlatformConfig:
+    assembly_dir: Path = REPO_ROOT / "cdk.out"
+    ports: Ports = field(default_factory=Ports)
+    endpoint_url: str | None = None  # an emulator already running (LocalStack, say); else moto is embedded
+    public_host: str = LOOPBACK
+    with_media: bool = True
+    web_root: Path = REPO_ROOT / "web"
+
+    @property
+    def urls(self) -> dict[str, str]:
+        host, ports = self.public_host, self.ports
+        return {
+            "api": f"http://{host}:{ports.api}",
+            "docs": f"http://{host}:{ports.api}/docs",
+            "websocket": f"ws://{host}:{ports.websocket}",
+            "rtmp": f"rtmp://{host}:{ports.rtmp}/live",
+            "cdn": f"http://{host}:{ports.cdn}",
+            "dashboard": f"http://{host}:{ports.web}",
+            "emulator": self.endpoint_url or f"http://{LOOPBACK}:{ports.emulator}",
+        }
+
+
+class LocalPlatform:
+    def __init__(self, config: PlatformConfig) -> None:
+        self.config = config
+        self.template = Template.load(config.assembly_dir)
+        self.endpoint_url = config.urls["emulator"]
+        self._moto: Any = None
+        self._runners: list[web.AppRunner] = []
+        self._pollers: list[QueuePoller] = []
+        self._media: asyncio.subprocess.Process | None = None
+        self.runtime: FunctionRuntime | None = None
+        self.ws_gateway: WebSocketGateway | None = None
+
+    # Values that in AWS come from CloudFront, the NLB and the WebSocket stage.
+    def local_overrides(self) -> dict[str, str]:
+        urls = self.config.urls
+        return {"CDN_BASE_URL": urls["cdn"], "RTMP_INGEST_URL": urls["rtmp"],
+                "WEBSOCKET_MANAGEMENT_URL": f"http://{LOOPBACK}:{self.config.ports.websocket}",
+                "AUTO_CONFIRM_SIGNUP": os.environ.get("STREAMFORGE_AUTO_CONFIRM_SIGNUP", "true")}
+
+    async def start(self) -> None:
+        if self.config.endpoint_url is None:
+            from moto.server import ThreadedMotoServer
+
+            self._moto = ThreadedMotoServer(ip_address=LOOPBACK, port=self.config.ports.emulator, verbose=False)
+            self._moto.start()
+        provisioner = Provisioner(self.template, endpoint_url=self.endpoint_url)
+        await asyncio.to_thread(provisioner.provision)
+        overrides = self.local_overrides()
+        self.runtime = FunctionRuntime(function_specs(self.template, overrides=overrides),
+                                       base_env=worker_base_env(self.endpoint_url))
+        await self.runtime.start()
+        for source in await asyncio.to_thread(discover_sources, self.template, provisioner):
+            poller = QueuePoller(source, self.runtime, endpoint_url=self.endpoint_url)
+            poller.start()
+            self._pollers.append(poller)
+        docs = ApiDocs(runtime_specs=self.runtime.pools, public_api_url=self.config.urls["api"],
+                       web_root=self.config.web_root)
+        http = HttpGateway(load_http_api(self.template, endpoint_url=self.endpoint_url), self.runtime,
+                           extra_routes={("GET", "/health"): self.health, **docs.routes()})
+        self.ws_gateway = WebSocketGateway(load_websocket_api(self.template), self.runtime)
+        cdn = Cdn(bucket=media_bucket_of(self.template), endpoint_url=self.endpoint_url)
+        ports = self.config.ports
+        await self._serve(http.app(), ports.api)
+        await self._serve(self.ws_gateway.app(), ports.websocket)
+        await self._serve(cdn.app(), ports.cdn)
+        await self._serve(self._web_app(), ports.web)
+        if self.config.with_media:
+            await self._start_media(overrides)
+
+    async def _serve(self, app: web.Application, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+        await runner.setup()
+        await web.TCPSite(runner, LOOPBACK if self.config.public_host == LOOPBACK else "0.0.0.0", port,
+                          reuse_address=True).start()
+        self._runners.append(runner)
+
+    def _web_app(self) -> web.Application:
+        app = web.Application()
+        urls = self.config.urls
+        config = {"apiUrl": urls["api"], "websocketUrl": urls["websocket"], "cdnUrl": urls["cdn"],
+                  "rtmpUrl": urls["rtmp"]}
+
+        async def runtime_config(_: web.Request) -> web.Response:
+            return web.json_response(config, headers={"Cache-Control": "no-store"})
+
+        async def index(_: web.Request) -> web.StreamResponse:
+            return web.FileResponse(self.config.web_root / "index.html")
+
+        app.router.add_get("/config.json", runtime_config)
+        app.router.add_get("/", index)
+        app.router.add_static("/", self.config.web_root, follow_symlinks=False)
+        return app
+
+    def media_environment(self, overrides: dict[str, str]) -> dict[str, str]:
+        """The Fargate container's environment from the template, pointed at the local emulator."""
+        env: dict[str, str] = {}
+        for _, props in self.template.of_type("AWS::ECS::TaskDefinition"):
+            for container in props.get("ContainerDefinitions", []):
+                for variable in container.get("Environment", []):
+                    value = self.template.try_resolve(variable["Value"])
+                    if value is not None:
+                        env[variable["Name"]] = str(value)
+        env.update({k: v for k, v in overrides.items() if k in env})
+        env.update({k: v for k, v in os.environ.items() if k.startswith("STREAMFORGE_")})
+        base = worker_base_env(self.endpoint_url)
+        pythonpath = os.pathsep.join(str(REPO_ROOT / p) for p in ("media_tasks", "layers/shared/python"))
+        return {**base, **env, "RTMP_PORT": str(self.config.ports.rtmp), "PYTHONPATH": pythonpath}
+
+    async def _start_media(self, overrides: dict[str, str]) -> None:
+        self._media = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "streamforge_media", env=self.media_environment(overrides), cwd=REPO_ROOT)
+
+    async def health(self, _: web.Request | None = None) -> web.Response:
+        ports = self.config.ports
+        components: dict[str, Any] = {
+            "emulator": "ok" if await asyncio.to_thread(self._emulator_answers) else "down",
+            "http_api": "ok",
+            "websocket": "ok" if port_answers(ports.websocket) else "down",
+            "cdn": "ok" if port_answers(ports.cdn) else "down",
+            "dashboard": "ok" if port_answers(ports.web) else "down",
+            "functions": self.runtime.health() if self.runtime else {},
+        }
+        if self.config.with_media:
+            alive = self._media is not None and self._media.returncode is None
+            components["media_ingest"] = "ok" if alive and port_answers(ports.rtmp) else "down"
+        states = [v for v in components.values() if isinstance(v, str)] + list(components["functions"].values())
+        healthy = all(state == "ok" for state in states)
+        return web.json_response({"status": "ok" if healthy else "degraded", "components": components},
+                                 status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
+
+    def _emulator_answers(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2):
+                return True
+        except OSError as error:
+            # LocalStack and others answer on the root; any HTTP answer means alive.
+            return hasattr(error, "code")
+
+    async def wait_healthy(self, timeout: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            response = await self.health()
+            if response.status == 200:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"platform not healthy: {response.text}")
+            if self._media is not None and self._media.returncode is not None:
+                raise RuntimeError(f"media task exited with {self._media.returncode}")
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        if self._media is not None and self._media.returncode is None:
+            self._media.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self._media.wait(), MEDIA_STOP_GRACE_S)
+            except TimeoutError:
+                self._media.kill()
+                await self._media.wait()
+        for poller in self._pollers:
+            await poller.stop()
+        if self.ws_gateway:
+            await self.ws_gateway.close_all()
+        for runner in self._runners:
+            await runner.cleanup()
+        if self.runtime:
+            await self.runtime.stop()
+        if self._moto is not None:
+            with contextlib.suppress(Exception):
+                self._moto.stop()
+
+    def describe(self) -> str:
+        return json.dumps(self.config.urls, indent=2)

@@ -1,0 +1,159 @@
+"""Create the template's data resources in the AWS emulator and bind their physical names.
+
+Covers what StreamForge's handlers touch: DynamoDB tables, S3 buckets, the Cognito user pool and
+client, the EventBridge bus and its rules, and SQS queues. Everything is idempotent, so a
+long-lived emulator (LocalStack, say) is reused across starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from local.template import LOCAL_ACCOUNT, LOCAL_REGION, STACK_NAME, Template
+
+log = logging.getLogger("streamforge.local.provision")
+
+LAMBDA_ARN_PREFIX = f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:"
+
+
+def physical_name(logical_id: str) -> str:
+    return f"{STACK_NAME}-{logical_id}"
+
+
+def bind_functions(template: Template) -> None:
+    """Lambda functions run in local workers; their ARN names them by logical id."""
+    for logical_id, props in template.of_type("AWS::Lambda::Function"):
+        name = props.get("FunctionName") or physical_name(logical_id)
+        template.bind(logical_id, name, Arn=LAMBDA_ARN_PREFIX + name)
+
+
+class Provisioner:
+    def __init__(self, template: Template, *, endpoint_url: str) -> None:
+        self.template = template
+        session = boto3.session.Session(region_name=LOCAL_REGION)
+        self._client: Callable[[str], Any] = lambda service: session.client(service, endpoint_url=endpoint_url)
+
+    def provision(self) -> None:
+        bind_functions(self.template)
+        self._tables()
+        self._buckets()
+        self._queues()
+        self._user_pools()
+        self._event_buses()
+
+    def _tables(self) -> None:
+        dynamodb = self._client("dynamodb")
+        existing = set(dynamodb.list_tables().get("TableNames", []))
+        for logical_id, props in self.template.of_type("AWS::DynamoDB::Table"):
+            name = props.get("TableName") or physical_name(logical_id)
+            if name not in existing:
+                request: dict[str, Any] = {
+                    "TableName": name,
+                    "KeySchema": props["KeySchema"],
+                    "AttributeDefinitions": props["AttributeDefinitions"],
+                    "BillingMode": "PAY_PER_REQUEST",
+                }
+                indexes = [
+                    {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+                    for i in props.get("GlobalSecondaryIndexes", [])
+                ]
+                if indexes:
+                    request["GlobalSecondaryIndexes"] = indexes
+                dynamodb.create_table(**request)
+                ttl = props.get("TimeToLiveSpecification")
+                if ttl and ttl.get("Enabled"):
+                    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+                log.info("created table %s", name)
+            arn = f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{name}"
+            self.template.bind(logical_id, name, Arn=arn)
+
+    def _buckets(self) -> None:
+        s3 = self._client("s3")
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        for logical_id, props in self.template.of_type("AWS::S3::Bucket"):
+            name = props.get("BucketName") or physical_name(logical_id).lower()
+            if name not in existing:
+                s3.create_bucket(Bucket=name)
+                log.info("created bucket %s", name)
+            self.template.bind(
+                logical_id, name, Arn=f"arn:aws:s3:::{name}",
+                DomainName=f"{name}.s3.amazonaws.com",
+                RegionalDomainName=f"{name}.s3.{LOCAL_REGION}.amazonaws.com",
+            )
+
+    def _queues(self) -> None:
+        sqs = self._client("sqs")
+        for logical_id, props in self.template.of_type("AWS::SQS::Queue"):
+            name = props.get("QueueName") or physical_name(logical_id)
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{name}"
+            self.template.bind(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
+
+    def _user_pools(self) -> None:
+        cognito = self._client("cognito-idp")
+        pools = {p["Name"]: p["Id"] for p in cognito.list_user_pools(MaxResults=60).get("UserPools", [])}
+        for logical_id, props in self.template.of_type("AWS::Cognito::UserPool"):
+            name = props.get("UserPoolName") or physical_name(logical_id)
+            pool_id = pools.get(name)
+            if pool_id is None:
+                request: dict[str, Any] = {"PoolName": name}
+                for key in ("Policies", "UsernameAttributes", "AutoVerifiedAttributes", "Schema",
+                            "UsernameConfiguration", "AccountRecoverySetting"):
+                    if key in props:
+                        request[key] = props[key]
+                pool_id = cognito.create_user_pool(**request)["UserPool"]["Id"]
+                log.info("created user pool %s", pool_id)
+            issuer = f"https://cognito-idp.{LOCAL_REGION}.amazonaws.com/{pool_id}"
+            self.template.bind(
+                logical_id, pool_id, Arn=f"arn:aws:cognito-idp:{LOCAL_REGION}:{LOCAL_ACCOUNT}:userpool/{pool_id}",
+                ProviderName=issuer.removeprefix("https://"), ProviderURL=issuer,
+            )
+        for logical_id, props in self.template.of_type("AWS::Cognito::UserPoolClient"):
+            pool_id = self.template.resolve(props["UserPoolId"])
+            name = props.get("ClientName") or physical_name(logical_id)
+            clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+            client_id = next((c["ClientId"] for c in clients if c["ClientName"] == name), None)
+            if client_id is None:
+                request = {"UserPoolId": pool_id, "ClientName": name, "GenerateSecret": False}
+                for key in ("ExplicitAuthFlows", "AccessTokenValidity", "IdTokenValidity",
+                            "RefreshTokenValidity", "TokenValidityUnits"):
+                    if key in props:
+                        request[key] = props[key]
+                client_id = cognito.create_user_pool_client(**request)["UserPoolClient"]["ClientId"]
+            self.template.bind(logical_id, client_id, ClientId=client_id)
+
+    def _event_buses(self) -> None:
+        events = self._client("events")
+        for logical_id, props in self.template.of_type("AWS::Events::EventBus"):
+            name = props["Name"]
+            try:
+                events.create_event_bus(Name=name)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                    raise
+            arn = f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:event-bus/{name}"
+            self.template.bind(logical_id, name, Arn=arn, Name=name)
+        for logical_id, props in self.template.of_type("AWS::Events::Rule"):
+            bus = self.template.resolve(props.get("EventBusName", "default"))
+            name = props.get("Name") or physical_name(logical_id)
+            events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]),
+                            State=props.get("State", "ENABLED"))
+            self.template.bind(logical_id, name, Arn=f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:rule/{bus}/{name}")
+
+    def shadow_queue_for_rule(self, rule_logical_id: str, target_id: str) -> tuple[str, str]:
+        """Lambda targets can't be invoked by the emulator, so a rule delivers to an SQS stand-in instead."""
+        props = self.template.properties(rule_logical_id)
+        bus = self.template.resolve(props.get("EventBusName", "default"))
+        rule = self.template.resolved[rule_logical_id].ref
+        sqs = self._client("sqs")
+        queue_name = f"{physical_name(rule_logical_id)}-{target_id}-local"[:80]
+        url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        arn = f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{queue_name}"
+        self._client("events").put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": target_id, "Arn": arn}])
+        return url, arn

@@ -1,0 +1,63 @@
+"""Run the local platform inside the test process, on free ports, in a background event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from local.platform import REPO_ROOT, LocalPlatform, PlatformConfig, Ports
+
+READY_TIMEOUT_S = 120
+
+
+def ensure_synthesized(assembly_dir: Path = REPO_ROOT / "cdk.out") -> Path:
+    """`make test` synthesizes first; a bare `pytest` run synthesizes here."""
+    if not (assembly_dir / "StreamForge.template.json").exists():
+        subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, check=True, capture_output=True)
+    return assembly_dir
+
+
+class PlatformThread:
+    def __init__(self, config: PlatformConfig) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="local-platform")
+        self.platform = LocalPlatform(config)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.platform.config.urls
+
+    @property
+    def ports(self) -> Ports:
+        return self.platform.config.ports
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = READY_TIMEOUT_S) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def start(self) -> PlatformThread:
+        self._thread.start()
+        try:
+            self.run(self.platform.start())
+            self.run(self.platform.wait_healthy(READY_TIMEOUT_S))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.run(self.platform.stop(), timeout=30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+
+
+def start_platform(*, with_media: bool, assembly_dir: Path | None = None) -> PlatformThread:
+    config = PlatformConfig(assembly_dir=assembly_dir or ensure_synthesized(), ports=Ports.free(),
+                            with_media=with_media)
+    return PlatformThread(config).start()
