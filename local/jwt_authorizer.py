@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,20 +22,26 @@ class Unauthorized(Exception):
     """The request carries no token, or a token the authorizer refuses."""
 
 
+def fetch_jwks(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        jwks: dict[str, Any] = json.load(response)
+        return jwks
+
+
 @dataclass
 class JwtAuthorizer:
     issuer: str
     audiences: list[str]
     jwks_url: str
     header: str = "authorization"
+    fetch: Callable[[str], dict[str, Any]] = fetch_jwks
     _keys: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _signing_key(self, kid: str) -> Any:
         with self._lock:
             if kid not in self._keys:
-                with urllib.request.urlopen(self.jwks_url, timeout=5) as response:
-                    jwks = json.load(response)
+                jwks = self.fetch(self.jwks_url)
                 self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks.get("keys", [])}
             if kid not in self._keys:
                 raise Unauthorized("unknown signing key")

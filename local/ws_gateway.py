@@ -25,6 +25,7 @@ log = logging.getLogger("streamforge.local.ws")
 
 MAX_FRAME_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
 CONNECTIONS_PATH = "/@connections/"
+LIFECYCLE_ROUTES = ("$connect", "$disconnect")
 
 
 @dataclass
@@ -151,7 +152,9 @@ class WebSocketGateway:
                 value = value.get(part) if isinstance(value, dict) else None
         except ValueError:
             return "$default"
-        return value if isinstance(value, str) and value in self.api.routes else "$default"
+        # Lifecycle routes are never selected by a message.
+        selectable = isinstance(value, str) and value in self.api.routes and value not in LIFECYCLE_ROUTES
+        return value if selectable else "$default"
 
     async def _management(self, request: web.Request, connection_id: str) -> web.Response:
         connection = self.connections.get(connection_id)
