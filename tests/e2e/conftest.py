@@ -1,0 +1,20 @@
+"""The whole local platform, media task included, on free ports for the e2e tier."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.platform import PlatformThread, start_platform
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[PlatformThread]:
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"e2e needs {', '.join(missing)}; `make test` installs them as root")
+    running = start_platform(with_media=True)
+    yield running
+    running.stop()
