@@ -75,6 +75,7 @@ class PlatformConfig:
     endpoint_url: str | None = None  # an emulator already running (LocalStack, say); else moto is embedded
     public_host: str = LOOPBACK
     with_media: bool = True
+    media_env: dict[str, str] = field(default_factory=dict)  # e.g. a short reconnect grace for tests
     web_root: Path = REPO_ROOT / "web"
 
     @property
@@ -175,6 +176,7 @@ class LocalPlatform:
                         env[variable["Name"]] = str(value)
         env.update({k: v for k, v in overrides.items() if k in env})
         env.update({k: v for k, v in os.environ.items() if k.startswith("STREAMFORGE_")})
+        env.update(self.config.media_env)
         base = worker_base_env(self.endpoint_url)
         pythonpath = os.pathsep.join(str(REPO_ROOT / p) for p in ("media_tasks", "layers/shared/python"))
         return {**base, **env, "RTMP_PORT": str(self.config.ports.rtmp), "PYTHONPATH": pythonpath}

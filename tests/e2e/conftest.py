@@ -9,12 +9,15 @@ import pytest
 
 from tests.support.platform import PlatformThread, start_platform
 
+# Short, so a session ends (and its VOD is written) soon after a publisher stops.
+RECONNECT_GRACE_S = 4
+
 
 @pytest.fixture(scope="session")
 def platform() -> Iterator[PlatformThread]:
     missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"e2e needs {', '.join(missing)}; `make test` installs them as root")
-    running = start_platform(with_media=True)
+    running = start_platform(with_media=True, media_env={"STREAMFORGE_RECONNECT_GRACE_S": str(RECONNECT_GRACE_S)})
     yield running
     running.stop()

@@ -57,7 +57,8 @@ class PlatformThread:
             self._thread.join(timeout=10)
 
 
-def start_platform(*, with_media: bool, assembly_dir: Path | None = None) -> PlatformThread:
+def start_platform(*, with_media: bool, assembly_dir: Path | None = None,
+                   media_env: dict[str, str] | None = None) -> PlatformThread:
     config = PlatformConfig(assembly_dir=assembly_dir or ensure_synthesized(), ports=Ports.free(),
-                            with_media=with_media)
+                            with_media=with_media, media_env=media_env or {})
     return PlatformThread(config).start()
