@@ -1,0 +1,48 @@
+"""`NotificationsFanoutFunction`: stream events from the `streamforge` bus, pushed to WebSocket clients."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.config import Config
+from streamforge.observability import logger, metrics, tracer
+from streamforge.streams import StreamsReader
+
+from notifications.broadcast import MAX_WORKERS, Broadcaster
+from notifications.config import FanoutConfig
+from notifications.connections import DynamoConnectionStore
+from notifications.follows import DynamoFollowersReader
+from notifications.sender import ManagementApiSender
+
+# One attempt each: a failed post is logged and the client catches up by `seq`; retries would
+# stretch a large fan-out. The pool matches the worker threads so no post waits for a socket.
+MANAGEMENT_API_CONFIG = Config(connect_timeout=2, read_timeout=5, max_pool_connections=MAX_WORKERS,
+                               retries={"max_attempts": 1, "mode": "standard"})
+
+
+@cache
+def default_broadcaster() -> Broadcaster:
+    config = FanoutConfig.from_env()
+    dynamodb = boto3.client("dynamodb", config=Config(max_pool_connections=MAX_WORKERS))
+    return Broadcaster(
+        store=DynamoConnectionStore(config.connections_table, dynamodb),
+        streams=StreamsReader(config.streams_table, dynamodb),
+        followers=DynamoFollowersReader(config.users_table, dynamodb),
+        sender=ManagementApiSender(boto3.client("apigatewaymanagementapi", config=MANAGEMENT_API_CONFIG,
+                                                endpoint_url=config.websocket_management_url)),
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="id")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any, broadcaster: Broadcaster | None = None) -> dict[str, int]:
+    broadcaster = broadcaster or default_broadcaster()
+    outcomes = broadcaster.dispatch(str(event.get("detail-type", "")), event.get("detail") or {})
+    metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=outcomes["sent"])
+    metrics.add_metric(name="NotificationsGone", unit=MetricUnit.Count, value=outcomes["gone"])
+    metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=outcomes["failed"])
+    return dict(outcomes)

@@ -1,0 +1,52 @@
+"""`NotificationsFunction`: the WebSocket routes `$connect`, `$disconnect`, `$default`, `subscribe`, `unsubscribe`."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from streamforge.observability import logger, metrics, tracer
+from streamforge.streams import StreamsReader
+
+from notifications.auth import CognitoTokenVerifier
+from notifications.config import HandlerConfig
+from notifications.connections import DynamoConnectionStore
+from notifications.sender import ManagementApiSender
+from notifications.sockets import SocketService
+
+# Replies go to the client that just wrote to us; a short timeout keeps a stuck socket from holding the route.
+MANAGEMENT_API_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+
+
+@cache
+def default_service() -> SocketService:
+    config = HandlerConfig.from_env()
+    dynamodb = boto3.client("dynamodb")
+    return SocketService(
+        store=DynamoConnectionStore(config.connections_table, dynamodb),
+        streams=StreamsReader(config.streams_table, dynamodb),
+        verifier=CognitoTokenVerifier(boto3.client("cognito-idp"), user_pool_id=config.user_pool_id,
+                                      client_id=config.user_pool_client_id),
+        sender=ManagementApiSender(boto3.client("apigatewaymanagementapi", config=MANAGEMENT_API_CONFIG,
+                                                endpoint_url=config.websocket_management_url)),
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any, service: SocketService | None = None) -> dict[str, Any]:
+    service = service or default_service()
+    request = event.get("requestContext") or {}
+    route_key = str(request.get("routeKey", ""))
+    connection_id = str(request["connectionId"])
+    logger.append_keys(route_key=route_key, connection_id=connection_id)
+    if route_key == "$connect":
+        status = service.connect(connection_id, event.get("queryStringParameters"))
+    elif route_key == "$disconnect":
+        status = service.disconnect(connection_id)
+    else:
+        status = service.receive(connection_id, route_key, event.get("body"))
+    return {"statusCode": status}
