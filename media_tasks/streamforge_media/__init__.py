@@ -1,0 +1,1 @@
+"""StreamForge media task: RTMP ingest → session lifecycle → ffmpeg ladder → HLS on S3."""

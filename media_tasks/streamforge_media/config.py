@@ -1,0 +1,109 @@
+"""Media task configuration, read and validated from environment variables once at start-up."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from streamforge_media.ladder import DEFAULT_LADDER, Rung, parse_ladder
+from streamforge_media.pipeline import EncoderSettings
+from streamforge_media.rtmp.server import RtmpLimits
+
+MAX_RECONNECT_GRACE_S = 1800
+T = TypeVar("T", int, float)
+
+
+class ConfigError(ValueError):
+    """One or more environment variables are missing or invalid (all problems are listed)."""
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    streams_table: str
+    stream_keys_table: str
+    sessions_table: str
+    media_bucket: str
+    event_bus_name: str
+    cdn_base_url: str
+    rtmp_host: str = "0.0.0.0"
+    rtmp_port: int = 1935
+    reconnect_grace_s: int = 60
+    ladder: tuple[Rung, ...] = DEFAULT_LADDER
+    limits: RtmpLimits = field(default_factory=RtmpLimits)
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
+    key_poll_s: float = 2.0
+    health_interval_s: float = 10.0
+    finalize_timeout_s: float = 60.0
+    work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "streamforge-media")
+    ffmpeg_bin: str = "ffmpeg"
+
+    def vod_url(self, stream_id: str, session_id: str) -> str:
+        return f"{self.cdn_base_url}/vod/{stream_id}/{session_id}/master.m3u8"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MediaConfig:
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                problems.append(f"{name} is required")
+            return value
+
+        def number(name: str, default: T, low: T, high: T, kind: Callable[[str], T]) -> T:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a number")
+                return default
+            if not low <= value <= high:
+                problems.append(f"{name}={raw!r} must be between {low} and {high}")
+                return default
+            return value
+
+        ladder = DEFAULT_LADDER
+        if env.get("STREAMFORGE_LADDER"):
+            try:
+                ladder = parse_ladder(env["STREAMFORGE_LADDER"])
+            except ValueError as exc:
+                problems.append(f"STREAMFORGE_LADDER: {exc}")
+        cdn = required("CDN_BASE_URL").rstrip("/")
+        if cdn and not cdn.startswith(("http://", "https://")):
+            problems.append("CDN_BASE_URL must be an http(s) URL")
+        limits = RtmpLimits(
+            max_chunk_size=number("RTMP_MAX_CHUNK_SIZE", 65536, 128, 16 * 1024 * 1024, int),
+            max_message_size=number("RTMP_MAX_MESSAGE_SIZE", 16 * 1024 * 1024, 1024, 256 * 1024 * 1024, int),
+            handshake_timeout_s=number("RTMP_HANDSHAKE_TIMEOUT_S", 5.0, 0.1, 120.0, float),
+            idle_timeout_s=number("RTMP_IDLE_TIMEOUT_S", 30.0, 0.5, 3600.0, float),
+            max_connections_per_ip=number("RTMP_MAX_CONNECTIONS_PER_IP", 16, 1, 100_000, int),
+        )
+        config = cls(
+            streams_table=required("STREAMS_TABLE"),
+            stream_keys_table=required("STREAM_KEYS_TABLE"),
+            sessions_table=required("SESSIONS_TABLE"),
+            media_bucket=required("MEDIA_BUCKET"),
+            event_bus_name=required("EVENT_BUS_NAME"),
+            cdn_base_url=cdn,
+            rtmp_host=env.get("RTMP_HOST", "0.0.0.0"),
+            rtmp_port=number("RTMP_PORT", 1935, 0, 65535, int),
+            reconnect_grace_s=number("STREAMFORGE_RECONNECT_GRACE_S", 60, 0, MAX_RECONNECT_GRACE_S, int),
+            ladder=ladder,
+            limits=limits,
+            encoder=EncoderSettings(preset=env.get("STREAMFORGE_X264_PRESET", "veryfast")),
+            key_poll_s=number("STREAMFORGE_KEY_POLL_S", 2.0, 0.05, 60.0, float),
+            health_interval_s=number("STREAMFORGE_HEALTH_INTERVAL_S", 10.0, 0.1, 300.0, float),
+            finalize_timeout_s=number("STREAMFORGE_FINALIZE_TIMEOUT_S", 60.0, 1.0, 3600.0, float),
+            work_dir=Path(env.get("STREAMFORGE_WORK_DIR") or Path(tempfile.gettempdir()) / "streamforge-media"),
+            ffmpeg_bin=env.get("FFMPEG_BIN", "ffmpeg"),
+        )
+        if problems:
+            raise ConfigError("invalid media task configuration: " + "; ".join(problems))
+        return config

@@ -1,0 +1,280 @@
+"""One ffmpeg per live stream: FLV on stdin → one decode → split → scale per rung → HLS segments on disk.
+
+`build_graph` is the ladder as an ffmpeg-python graph; `FfmpegPipeline` feeds it, watches the
+segments it writes, hands finished ones to a `SegmentSink`, and restarts ffmpeg if it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import ffmpeg
+
+from streamforge_media import flv, hls
+from streamforge_media.ladder import AUDIO_BITRATE_KBPS, Rendition
+
+log = logging.getLogger(__name__)
+
+PLAYLIST_NAME = "index.m3u8"
+THUMBS_DIR = "thumbs"
+SCAN_INTERVAL_S = 0.1
+THUMBNAIL_HEIGHT = 360
+MAX_RESTART_DELAY_S = 2.5
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    preset: str = "veryfast"
+    tune: str = "zerolatency"
+    segment_s: float = 2.0
+    thumbnail_interval_s: float = 5.0
+    live_window: int = 30
+    x264_threads: int = 0
+
+
+@dataclass(frozen=True)
+class TranscodePlan:
+    renditions: tuple[Rendition, ...]
+    fps: float
+    has_audio: bool
+
+
+# Input options: a short probe so the first segment is not held back by stream analysis; the FLV
+# header flags tell the demuxer which streams to wait for.
+LIVE_INPUT_OPTIONS: dict[str, Any] = {"f": "flv", "fflags": "nobuffer", "probesize": 65536, "analyzeduration": 500000}
+
+
+def video_options(r: Rendition, plan: TranscodePlan, settings: EncoderSettings) -> dict[str, Any]:
+    gop = max(1, round(plan.fps * settings.segment_s))
+    return {
+        "c:v": "libx264", "preset": settings.preset, "tune": settings.tune, "pix_fmt": "yuv420p",
+        "profile:v": "high", "level:v": f"{hls.avc_level(r.width, r.height, plan.fps) / 10:.1f}",
+        "b:v": f"{r.bitrate_kbps}k", "maxrate": f"{r.maxrate_kbps}k", "bufsize": f"{r.bitrate_kbps * 2}k",
+        # Keyframes at the same input instants in every rung: forced on the clock, with -g as a
+        # ceiling and no scene-cut keyframes in between.
+        "g": gop, "keyint_min": gop, "sc_threshold": 0,
+        "force_key_frames": f"expr:gte(t,n_forced*{settings.segment_s:g})",
+        "threads": settings.x264_threads,
+    }
+
+
+def audio_options() -> dict[str, Any]:
+    return {"c:a": "aac", "b:a": f"{AUDIO_BITRATE_KBPS}k", "ar": 48000, "ac": 2}
+
+
+def build_graph(plan: TranscodePlan, outdir: Path, settings: EncoderSettings, *, source: str = "pipe:0",
+                input_options: dict[str, Any] | None = None) -> Any:
+    """The whole ladder plus thumbnails as one ffmpeg-python graph (one input, one decode)."""
+    options = LIVE_INPUT_OPTIONS if input_options is None else input_options
+    source_node = ffmpeg.input(source, **options)
+    renditions = plan.renditions
+    split = source_node.video.filter_multi_output("split", len(renditions) + 1)
+    outputs = []
+    for index, r in enumerate(renditions):
+        video = split.stream(index).filter("scale", r.width, r.height)
+        streams = [video, source_node.audio] if plan.has_audio else [video]
+        options_out = {**video_options(r, plan, settings), **(audio_options() if plan.has_audio else {})}
+        outputs.append(ffmpeg.output(
+            *streams, str(outdir / r.name / PLAYLIST_NAME), f="hls", hls_time=settings.segment_s,
+            hls_list_size=settings.live_window, hls_segment_type="mpegts", start_number=0,
+            hls_segment_filename=str(outdir / r.name / "seg_%06d.ts"), **options_out))
+    top = renditions[0]
+    thumb_height = min(THUMBNAIL_HEIGHT, top.height)
+    thumb_width = max(2, round(top.width * thumb_height / top.height / 2) * 2)
+    thumbs = (split.stream(len(renditions))
+              .filter("fps", f"1/{settings.thumbnail_interval_s:g}")
+              .filter("scale", thumb_width, thumb_height))
+    outputs.append(ffmpeg.output(thumbs, str(outdir / THUMBS_DIR / "%06d.jpg"), f="image2",
+                                 atomic_writing=1, **{"q:v": 5}))
+    return ffmpeg.merge_outputs(*outputs)
+
+
+def command(graph: Any, ffmpeg_bin: str = "ffmpeg") -> list[str]:
+    # Global options go first: ffmpeg ignores options trailing the last output.
+    return list(graph.compile(cmd=[ffmpeg_bin, "-hide_banner", "-nostats", "-loglevel", "error", "-y"]))
+
+
+def prepare_dirs(plan: TranscodePlan, outdir: Path) -> None:
+    for r in plan.renditions:
+        (outdir / r.name).mkdir(parents=True, exist_ok=True)
+    (outdir / THUMBS_DIR).mkdir(parents=True, exist_ok=True)
+
+
+class SegmentSink(Protocol):
+    def generation_started(self) -> None:
+        """A new ffmpeg process begins: its first segments follow a discontinuity."""
+
+    def segment_ready(self, rendition: str, path: Path, duration: float) -> None: ...
+
+    def thumbnail_ready(self, path: Path) -> None: ...
+
+
+@dataclass
+class _Generation:
+    index: int
+    outdir: Path
+    proc: asyncio.subprocess.Process
+    emitted: dict[str, int] = field(default_factory=dict)
+    thumbs: set[str] = field(default_factory=set)
+    base_ts: int | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class FfmpegPipeline:
+    """Feeds RTMP tags to ffmpeg as FLV; survives ffmpeg dying by starting a new generation."""
+
+    def __init__(self, plan: TranscodePlan, workdir: Path, sink: SegmentSink, *,
+                 settings: EncoderSettings | None = None, ffmpeg_bin: str = "ffmpeg") -> None:
+        self.plan = plan
+        self.workdir = workdir
+        self.sink = sink
+        self.settings = settings or EncoderSettings()
+        self.ffmpeg_bin = ffmpeg_bin
+        self._gen: _Generation | None = None
+        self._generations = 0
+        self._closing = False
+        self._avc_header: bytes | None = None
+        self._aac_header: bytes | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._restart_delay = 0.2
+
+    @property
+    def pid(self) -> int | None:
+        return self._gen.proc.pid if self._gen else None
+
+    @property
+    def generations(self) -> int:
+        return self._generations
+
+    async def start(self) -> None:
+        await self._launch()
+
+    async def _launch(self) -> None:
+        index = self._generations
+        self._generations += 1
+        outdir = self.workdir / f"gen{index:03d}"
+        prepare_dirs(self.plan, outdir)
+        args = command(build_graph(self.plan, outdir, self.settings), self.ffmpeg_bin)
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE)
+        gen = _Generation(index, outdir, proc)
+        self._gen = gen
+        self.sink.generation_started()
+        log.info("ffmpeg generation %d started (pid %d, %d renditions)", index, proc.pid, len(self.plan.renditions))
+        self._spawn(self._watch(gen))
+        self._spawn(self._log_stderr(gen))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def feed(self, type_id: int, timestamp: int, payload: bytes) -> None:
+        if type_id == flv.VIDEO_TAG and flv.is_avc_sequence_header(payload):
+            self._avc_header = payload
+        elif type_id == flv.AUDIO_TAG and flv.is_aac_sequence_header(payload):
+            self._aac_header = payload
+        gen = self._gen
+        if gen is None or self._closing or gen.proc.returncode is not None:
+            return
+        if gen.base_ts is None:
+            # Each generation starts on a keyframe, preceded by the cached decoder configs.
+            if type_id != flv.VIDEO_TAG or not flv.is_video_keyframe(payload) or flv.is_avc_sequence_header(payload):
+                return
+            gen.base_ts = timestamp
+            data = flv.header(has_audio=self.plan.has_audio)
+            if self._avc_header is not None:
+                data += flv.tag(flv.VIDEO_TAG, 0, self._avc_header)
+            if self._aac_header is not None and self.plan.has_audio:
+                data += flv.tag(flv.AUDIO_TAG, 0, self._aac_header)
+            await self._write(gen, data + flv.tag(type_id, 0, payload))
+            return
+        if type_id == flv.AUDIO_TAG and not self.plan.has_audio:
+            return
+        relative = (timestamp - gen.base_ts) & 0xFFFFFFFF
+        if relative >= 0x80000000:  # slightly before the first keyframe
+            relative = 0
+        await self._write(gen, flv.tag(type_id, relative, payload))
+
+    async def _write(self, gen: _Generation, data: bytes) -> None:
+        stdin = gen.proc.stdin
+        assert stdin is not None
+        try:
+            stdin.write(data)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            log.debug("ffmpeg generation %d stdin closed", gen.index)
+
+    async def _watch(self, gen: _Generation) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(gen.proc.wait(), SCAN_INTERVAL_S)
+                break
+            except TimeoutError:
+                self._scan(gen)
+        self._scan(gen)
+        if self._closing or gen is not self._gen:
+            return
+        log.warning("ffmpeg generation %d exited with %s mid-stream; restarting", gen.index, gen.proc.returncode)
+        if time.monotonic() - gen.started_at < 5:
+            self._restart_delay = min(MAX_RESTART_DELAY_S, self._restart_delay * 2)
+        else:
+            self._restart_delay = 0.2
+        await asyncio.sleep(self._restart_delay)
+        if not self._closing:
+            await self._launch()
+
+    async def _log_stderr(self, gen: _Generation) -> None:
+        assert gen.proc.stderr is not None
+        async for line in gen.proc.stderr:
+            text = line.decode(errors="replace").rstrip()
+            if text:
+                log.warning("ffmpeg[%d]: %s", gen.index, text)
+
+    def _scan(self, gen: _Generation) -> None:
+        for r in self.plan.renditions:
+            playlist = gen.outdir / r.name / PLAYLIST_NAME
+            try:
+                segments = hls.parse_media_playlist(playlist.read_text())
+            except FileNotFoundError:
+                continue
+            # Track segment numbers, not list positions: ffmpeg's own window slides.
+            done = gen.emitted.get(r.name, 0)
+            for segment in segments:
+                number = int(segment.uri.rsplit("_", 1)[1].split(".", 1)[0])
+                if number >= done:
+                    self.sink.segment_ready(r.name, gen.outdir / r.name / segment.uri, segment.duration)
+                    done = number + 1
+            gen.emitted[r.name] = done
+        for thumb in sorted((gen.outdir / THUMBS_DIR).glob("*.jpg")):
+            if thumb.name not in gen.thumbs:
+                gen.thumbs.add(thumb.name)
+                self.sink.thumbnail_ready(thumb)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """End of input: let ffmpeg flush its last segments, then stop watching."""
+        self._closing = True
+        gen = self._gen
+        if gen is not None and gen.proc.returncode is None:
+            assert gen.proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                gen.proc.stdin.close()
+            try:
+                await asyncio.wait_for(gen.proc.wait(), timeout_s)
+            except TimeoutError:
+                log.warning("ffmpeg generation %d did not exit; killing it", gen.index)
+                gen.proc.kill()
+                await gen.proc.wait()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)

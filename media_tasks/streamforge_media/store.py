@@ -1,0 +1,166 @@
+"""The media task's view of StreamsTable, StreamKeysTable and SessionsTable.
+
+Every write is conditional and idempotent: repeating it (after a retry or a task restart) leaves
+the same item, and a write about a session that is no longer current is refused by DynamoDB.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
+
+LIVE = "live"
+RECONNECTING = "reconnecting"
+OFFLINE = "offline"
+ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_hash: str
+    key_id: str
+    stream_id: str
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    stream_id: str
+    status: str
+    current_session_id: str | None
+    reconnect_grace_s: int | None
+    record: bool
+
+
+class StreamStore(Protocol):
+    def get_key(self, key_hash: str) -> KeyRecord | None: ...
+
+    def get_stream(self, stream_id: str) -> StreamRecord | None: ...
+
+    def mark_key_used(self, key_hash: str, at: str) -> None: ...
+
+    def start_session(self, stream_id: str, session_id: str, started_at: str) -> None:
+        """Stream → live with this session, and the Session item (created once)."""
+
+    def set_status(self, stream_id: str, session_id: str, status: str, at: str) -> None:
+        """Stream and Session → `live` or `reconnecting`, only while this session is current."""
+
+    def update_live_info(self, stream_id: str, session_id: str, fields: Mapping[str, Any], at: str) -> None:
+        """Set `renditions` / `ingest_health` on the stream, only while this session is current."""
+
+    def end_session(self, stream_id: str, session_id: str, *, ended_at: str, duration_s: float,
+                    vod_url: str | None) -> None: ...
+
+
+def _plain(value: Any) -> Any:
+    """Floats → Decimal, recursively, as DynamoDB's serializer requires."""
+    if isinstance(value, float):
+        return Decimal(str(round(value, 3)))
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoStreamStore:
+    def __init__(self, *, streams_table: str | None = None, keys_table: str | None = None,
+                 sessions_table: str | None = None, client: Any = None) -> None:
+        self.streams_table = streams_table or os.environ["STREAMS_TABLE"]
+        self.keys_table = keys_table or os.environ["STREAM_KEYS_TABLE"]
+        self.sessions_table = sessions_table or os.environ["SESSIONS_TABLE"]
+        self._db = client or boto3.client("dynamodb")
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    def _values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(_plain(v)) for k, v in values.items()}
+
+    def _get(self, table: str, key: Mapping[str, str]) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=table, Key=self._values(key), ConsistentRead=True).get("Item")
+        return {k: self._de.deserialize(v) for k, v in item.items()} if item else None
+
+    def _update(self, table: str, key: Mapping[str, str], expression: str, condition: str,
+                values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> bool:
+        try:
+            self._db.update_item(TableName=table, Key=self._values(key), UpdateExpression=expression,
+                                 ConditionExpression=condition, ExpressionAttributeValues=self._values(values),
+                                 **({"ExpressionAttributeNames": dict(names)} if names else {}))
+            return True
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+
+    def get_key(self, key_hash: str) -> KeyRecord | None:
+        item = self._get(self.keys_table, {"key_hash": key_hash})
+        if item is None:
+            return None
+        return KeyRecord(str(item["key_hash"]), str(item.get("key_id", "")), str(item["stream_id"]))
+
+    def get_stream(self, stream_id: str) -> StreamRecord | None:
+        item = self._get(self.streams_table, {"stream_id": stream_id})
+        if item is None:
+            return None
+        grace = item.get("reconnect_grace_s")
+        return StreamRecord(stream_id, str(item.get("status", OFFLINE)), item.get("current_session_id"),
+                            int(grace) if grace is not None else None, bool(item.get("record", True)))
+
+    def mark_key_used(self, key_hash: str, at: str) -> None:
+        self._update(self.keys_table, {"key_hash": key_hash}, "SET last_used_at = :at",
+                     "attribute_exists(key_hash)", {":at": at})
+
+    def start_session(self, stream_id: str, session_id: str, started_at: str) -> None:
+        try:
+            self._db.put_item(TableName=self.sessions_table, Item=self._values({
+                "stream_id": stream_id, "session_id": session_id, "status": LIVE, "started_at": started_at}),
+                ConditionExpression="attribute_not_exists(session_id)")
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        self._update(self.streams_table, {"stream_id": stream_id},
+                     "SET #status = :live, current_session_id = :sid, started_at = :at, updated_at = :at",
+                     "attribute_exists(stream_id)",
+                     {":live": LIVE, ":sid": session_id, ":at": started_at}, {"#status": "status"})
+
+    def set_status(self, stream_id: str, session_id: str, status: str, at: str) -> None:
+        self._update(self.streams_table, {"stream_id": stream_id}, "SET #status = :s, updated_at = :at",
+                     "current_session_id = :sid", {":s": status, ":sid": session_id, ":at": at},
+                     {"#status": "status"})
+        self._update(self.sessions_table, {"stream_id": stream_id, "session_id": session_id},
+                     "SET #status = :s", "attribute_exists(session_id) AND #status <> :ended",
+                     {":s": status, ":ended": ENDED}, {"#status": "status"})
+
+    def update_live_info(self, stream_id: str, session_id: str, fields: Mapping[str, Any], at: str) -> None:
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(fields.values())}
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        self._update(self.streams_table, {"stream_id": stream_id}, expression,
+                     "current_session_id = :sid", {**values, ":sid": session_id}, names)
+
+    def end_session(self, stream_id: str, session_id: str, *, ended_at: str, duration_s: float,
+                    vod_url: str | None) -> None:
+        values: dict[str, Any] = {":ended": ENDED, ":at": ended_at, ":d": duration_s}
+        expression = "SET #status = :ended, ended_at = :at, duration_s = :d"
+        if vod_url is not None:
+            expression += ", vod_url = :vod"
+            values[":vod"] = vod_url
+        self._update(self.sessions_table, {"stream_id": stream_id, "session_id": session_id}, expression,
+                     "attribute_exists(session_id)", values, {"#status": "status"})
+        self._update(self.streams_table, {"stream_id": stream_id},
+                     "SET #status = :offline, updated_at = :at REMOVE current_session_id, started_at",
+                     "current_session_id = :sid", {":offline": OFFLINE, ":at": ended_at, ":sid": session_id},
+                     {"#status": "status"})

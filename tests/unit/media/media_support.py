@@ -1,0 +1,222 @@
+"""Fakes and helpers for the media tests: in-memory store/events/S3, an in-process server, publishers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+from streamforge.keys import hash_stream_key
+from streamforge_media.config import MediaConfig
+from streamforge_media.ladder import Rung
+from streamforge_media.pipeline import EncoderSettings
+from streamforge_media.rtmp.server import RtmpLimits, RtmpServer
+from streamforge_media.session import PipelineFactory, SessionManager
+from streamforge_media.store import ENDED, OFFLINE, KeyRecord, StreamRecord
+
+SMALL_LADDER = (Rung("240p", 240, 400), Rung("160p", 160, 200))
+STREAM_ID = "st_aaaaaaaaaaaaaaaa"
+STREAM_KEY = "sk_" + "k" * 43
+
+
+class FakeStore:
+    """StreamStore in memory, with the same conditional semantics as the DynamoDB one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.keys: dict[str, KeyRecord] = {}
+        self.streams: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[tuple[str, str], dict[str, Any]] = {}
+        self.key_used: dict[str, str] = {}
+
+    def add_stream(self, stream_id: str = STREAM_ID, key: str = STREAM_KEY, **fields: Any) -> None:
+        with self.lock:
+            self.streams[stream_id] = {"stream_id": stream_id, "status": OFFLINE, "record": True, **fields}
+            self.keys[hash_stream_key(key)] = KeyRecord(hash_stream_key(key), "key_000000000001", stream_id)
+
+    def revoke(self, key: str = STREAM_KEY) -> None:
+        with self.lock:
+            self.keys.pop(hash_stream_key(key), None)
+
+    def get_key(self, key_hash: str) -> KeyRecord | None:
+        with self.lock:
+            return self.keys.get(key_hash)
+
+    def get_stream(self, stream_id: str) -> StreamRecord | None:
+        with self.lock:
+            item = self.streams.get(stream_id)
+            if item is None:
+                return None
+            return StreamRecord(stream_id, item["status"], item.get("current_session_id"),
+                                item.get("reconnect_grace_s"), bool(item.get("record", True)))
+
+    def mark_key_used(self, key_hash: str, at: str) -> None:
+        with self.lock:
+            if key_hash in self.keys:
+                self.key_used[key_hash] = at
+
+    def start_session(self, stream_id: str, session_id: str, started_at: str) -> None:
+        with self.lock:
+            self.sessions.setdefault((stream_id, session_id), {"status": "live", "started_at": started_at})
+            if stream_id in self.streams:
+                self.streams[stream_id].update(status="live", current_session_id=session_id, started_at=started_at)
+
+    def set_status(self, stream_id: str, session_id: str, status: str, at: str) -> None:
+        with self.lock:
+            stream = self.streams.get(stream_id)
+            if stream and stream.get("current_session_id") == session_id:
+                stream["status"] = status
+            session = self.sessions.get((stream_id, session_id))
+            if session and session["status"] != ENDED:
+                session["status"] = status
+
+    def update_live_info(self, stream_id: str, session_id: str, fields: dict[str, Any], at: str) -> None:
+        with self.lock:
+            stream = self.streams.get(stream_id)
+            if stream and stream.get("current_session_id") == session_id:
+                stream.update(fields)
+
+    def end_session(self, stream_id: str, session_id: str, *, ended_at: str, duration_s: float,
+                    vod_url: str | None) -> None:
+        with self.lock:
+            session = self.sessions.get((stream_id, session_id))
+            if session is not None:
+                session.update(status=ENDED, ended_at=ended_at, duration_s=duration_s, vod_url=vod_url)
+            stream = self.streams.get(stream_id)
+            if stream and stream.get("current_session_id") == session_id:
+                stream["status"] = OFFLINE
+                stream.pop("current_session_id", None)
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._seq: dict[str, int] = {}
+
+    def publish(self, detail_type: str, *, stream_id: str, session_id: str | None, **fields: Any) -> dict[str, Any]:
+        self._seq[stream_id] = self._seq.get(stream_id, 0) + 1
+        detail = {"stream_id": stream_id, "session_id": session_id, "seq": self._seq[stream_id], **fields}
+        self.events.append((detail_type, detail))
+        return detail
+
+    def types(self) -> list[str]:
+        return [t for t, _ in self.events]
+
+
+@dataclass
+class StoredObject:
+    body: bytes
+    content_type: str
+    cache_control: str
+
+
+@dataclass
+class MemoryObjectStore:
+    """ObjectStore in memory; `fail_until` (monotonic) makes every put fail with throttling or a 5xx."""
+
+    objects: dict[str, StoredObject] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    fail_until: float = 0.0
+    failures: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put_object(self, key: str, body: bytes, *, content_type: str, cache_control: str) -> None:
+        with self.lock:
+            if time.monotonic() < self.fail_until:
+                self.failures += 1
+                code, status = ("SlowDown", 503) if self.failures % 2 else ("InternalError", 500)
+                raise ClientError({"Error": {"Code": code, "Message": "injected"},
+                                   "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+            self.objects[key] = StoredObject(body, content_type, cache_control)
+            self.log.append(key)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        with self.lock:
+            return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def text(self, key: str) -> str:
+        with self.lock:
+            return self.objects[key].body.decode()
+
+
+def make_config(work_dir: Path, **overrides: Any) -> MediaConfig:
+    config = MediaConfig(
+        streams_table="Streams", stream_keys_table="Keys", sessions_table="Sessions", media_bucket="media",
+        event_bus_name="streamforge", cdn_base_url="http://cdn.test", rtmp_host="127.0.0.1", rtmp_port=0,
+        reconnect_grace_s=2, ladder=SMALL_LADDER, key_poll_s=0.2, health_interval_s=1.0, finalize_timeout_s=20.0,
+        work_dir=work_dir, limits=RtmpLimits(handshake_timeout_s=2.0, idle_timeout_s=10.0),
+        encoder=EncoderSettings(thumbnail_interval_s=1.0))
+    return replace(config, **overrides)
+
+
+@dataclass
+class Harness:
+    config: MediaConfig
+    store: FakeStore
+    events: FakeEvents
+    objects: MemoryObjectStore
+    manager: SessionManager
+    server: RtmpServer
+
+    def url(self, key: str = STREAM_KEY) -> str:
+        return f"rtmp://127.0.0.1:{self.server.port}/live/{key}"
+
+
+@contextlib.asynccontextmanager
+async def running_harness(config: MediaConfig, *, objects: MemoryObjectStore | None = None,
+                          pipeline_factory: PipelineFactory | None = None) -> AsyncIterator[Harness]:
+    store, events, objects = FakeStore(), FakeEvents(), objects or MemoryObjectStore()
+    store.add_stream()
+    executor = ThreadPoolExecutor(8)
+    manager = SessionManager(config, store, events, objects, executor, pipeline_factory)
+    server = RtmpServer(manager, config.limits)
+    await server.start("127.0.0.1", 0)
+    try:
+        yield Harness(config, store, events, objects, manager, server)
+    finally:
+        await server.close()
+        await manager.shutdown()
+        executor.shutdown(wait=True)
+
+
+async def wait_for(condition: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> Any:
+    """Poll `condition` until truthy; its value is returned. Fails the test at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(interval_s)
+
+
+def ffmpeg_publish_args(url: str, seconds: float, *, size: str = "320x240", rate: str = "30",
+                        audio: bool = True) -> list[str]:
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+    args += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+             "-g", rate.split("/")[0] if "/" not in rate else "30", "-pix_fmt", "yuv420p"]
+    if audio:
+        args += ["-c:a", "aac", "-b:a", "64k"]
+    return [*args, "-f", "flv", url]
+
+
+async def start_ffmpeg(url: str, seconds: float, **kwargs: Any) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(*ffmpeg_publish_args(url, seconds, **kwargs),
+                                                stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+
+
+def have(binary: str) -> bool:
+    return shutil.which(binary) is not None
