@@ -48,7 +48,7 @@ def test_event_is_payload_v2_with_claims_as_strings() -> None:
     request = make_mocked_request("POST", "/v1/streams/st_1?a=1&a=2&b=x",
                                   headers={"Content-Type": "application/json", "X-Trace": "t",
                                            "Cookie": "c1=1; c2=2"})
-    request._transport_peername = ("10.0.0.1", 1)  # type: ignore[attr-defined]
+    request._transport_peername = ("10.0.0.1", 1)
     event = build_event(request, b'{"title": "x"}', route("POST /v1/streams/{id}"), {"id": "st_1"},
                         {"sub": "u1", "scope": "a b", "groups": ["g1", "g2"]}, "HttpApi")
     assert event["version"] == "2.0" and event["routeKey"] == "POST /v1/streams/{id}"

@@ -21,7 +21,7 @@ from streamforge.streams import StreamsReader
 
 REGION = "us-east-1"
 STREAM_ID = "st_abcdefghijklmnop"
-OWNER = "alice"
+OWNER_ID = "sub-alice"
 PASSWORD = "Correct-Horse-9!"
 
 
@@ -82,6 +82,7 @@ class Env:
     token: str
     api: FakeManagementApi
     clock: list[float] = field(default_factory=lambda: [1_800_000_000.0])
+    user_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def store(self) -> DynamoConnectionStore:
@@ -101,17 +102,19 @@ class Env:
     def items(self) -> list[dict[str, Any]]:
         return self.ddb.scan(TableName="connections")["Items"]
 
-    def follow(self, follower: str, followee: str) -> None:
-        # The shape docs/contracts.md "Follows" sets down for the users function.
+    def follow(self, follower: str, followee_id: str) -> None:
+        # The edge the users function writes (docs/contracts.md, "Follows").
+        follower_id = self.user_ids[follower]
         self.ddb.put_item(TableName="users", Item={
-            "pk": {"S": f"USER#{follower}"}, "sk": {"S": f"FOLLOWS#{followee}"},
-            "gsi1pk": {"S": f"FOLLOWERS#{followee}"}, "gsi1sk": {"S": f"USER#{follower}"},
-            "follower_username": {"S": follower}, "followee_username": {"S": followee},
+            "pk": {"S": f"USER#{followee_id}"}, "sk": {"S": f"FOLLOWER#{follower_id}"},
+            "gsi1pk": {"S": f"FOLLOWING#{follower_id}"}, "gsi1sk": {"S": f"USER#{followee_id}"},
+            "follower_id": {"S": follower_id}, "followee_id": {"S": followee_id},
         })
 
     def sign_in(self, username: str) -> str:
-        self.cognito.sign_up(ClientId=self.client_id, Username=username, Password=PASSWORD,
+        signed_up = self.cognito.sign_up(ClientId=self.client_id, Username=username, Password=PASSWORD,
                              UserAttributes=[{"Name": "email", "Value": f"{username}@example.com"}])
+        self.user_ids[username] = signed_up["UserSub"]
         self.cognito.admin_confirm_sign_up(UserPoolId=self.pool_id, Username=username)
         auth = self.cognito.initiate_auth(ClientId=self.client_id, AuthFlow="USER_PASSWORD_AUTH",
                                           AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD})
@@ -130,7 +133,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         _table(ddb, "users", keys=("pk", "sk"), gsis={"gsi1": ("gsi1pk", "gsi1sk")})
         _table(ddb, "streams", keys=("stream_id",), gsis={})
         ddb.put_item(TableName="streams", Item={
-            "stream_id": {"S": STREAM_ID}, "owner_id": {"S": "sub-alice"}, "owner_username": {"S": OWNER},
+            "stream_id": {"S": STREAM_ID}, "owner_id": {"S": OWNER_ID}, "owner_username": {"S": "alice"},
             "title": {"S": "Hello"}, "status": {"S": "offline"}, "event_seq": {"N": "7"},
         })
         cognito = boto3.client("cognito-idp", region_name=REGION)

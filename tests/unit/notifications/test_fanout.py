@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from notifications import fanout
 from notifications.sender import Delivery, ManagementApiSender
 
-from tests.unit.notifications.conftest import CONTEXT, OWNER, REGION, STREAM_ID, Env
+from tests.unit.notifications.conftest import CONTEXT, OWNER_ID, REGION, STREAM_ID, Env
 
 pytestmark = pytest.mark.unit
 
@@ -48,9 +48,9 @@ def test_subscribers_get_the_event_with_its_seq_and_fields_passed_through(env: E
 def test_stream_live_reaches_connected_followers_once_and_offline_only_subscribers(env: Env) -> None:
     carol_token = env.sign_in("carol")
     dave_token = env.sign_in("dave")
-    env.follow("bob", OWNER)
-    env.follow("carol", OWNER)
-    env.follow("dave", "someone-else")
+    env.follow("bob", OWNER_ID)
+    env.follow("carol", OWNER_ID)
+    env.follow("dave", "sub-someone-else")
     sockets = env.sockets()
     sockets.connect("bob-phone", {"token": env.token})
     sockets.connect("bob-laptop", {"token": env.token})

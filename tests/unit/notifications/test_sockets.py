@@ -25,11 +25,12 @@ def _keys(env: Env) -> set[tuple[str, str]]:
 def test_connect_with_a_valid_token_stores_the_connection_under_its_user(env: Env) -> None:
     assert env.sockets().connect("c1", {"token": env.token}) == 200
 
-    assert _keys(env) == {("CONN#c1", "META"), ("USER#bob", "CONN#c1")}
+    bob = env.user_ids["bob"]
+    assert _keys(env) == {("CONN#c1", "META"), (f"USER#{bob}", "CONN#c1")}
     connection = env.store.get("c1")
     assert connection is not None and connection.identity is not None
-    assert connection.identity.username == "bob" and connection.identity.user_id
-    assert env.store.connections_of("bob") == ["c1"]
+    assert connection.identity.username == "bob" and connection.identity.user_id == bob
+    assert env.store.connections_of(bob) == ["c1"]
 
 
 @pytest.mark.parametrize("token", ["not-a-jwt", "a.b.c", "eyJhbGciOiJub25lIn0.e30.x"])
@@ -116,7 +117,7 @@ def test_expired_items_are_ignored_although_moto_never_deletes_them(env: Env) ->
     env.clock[0] += 2 * 60 * 60 + 1
 
     assert env.store.subscribers(STREAM_ID) == []
-    assert env.store.connections_of("bob") == []
+    assert env.store.connections_of(env.user_ids["bob"]) == []
     assert env.store.get("old") is None
     assert sockets.receive("old", "subscribe", json.dumps({"action": "subscribe", "stream_id": STREAM_ID})) == 400
     assert env.api.messages("old")[-1]["code"] == "not_connected"

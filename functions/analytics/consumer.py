@@ -1,0 +1,141 @@
+"""Analytics batch consumer: SQS heartbeats (partial batch failures) and EventBridge `Ingest Health` events.
+
+A batch is grouped in memory per stream, merged with recent presence (one query per stream), then
+written in a few updates per stream. If a stream's writes fail, only that stream's records are
+reported as failed, so SQS retries them alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from streamforge.aws import client
+from streamforge.config import EnvConfig
+from streamforge.events import INGEST_HEALTH
+from streamforge.observability import logger, metrics, tracer
+
+from analytics.aggregate import MAX_AGE_S, NO_SESSION, Heartbeat, aggregate_stream, presence_range
+from analytics.store import AnalyticsStore, DynamoAnalyticsStore
+
+_STREAM_ID = re.compile(r"^st_[a-z2-7]{16}$")
+_INGEST_FIELDS = ("bitrate_kbps", "fps", "width", "height", "keyframe_interval_s")
+
+
+class InvalidRecord(ValueError):
+    """A record that no retry can fix; SQS moves it to the dead-letter queue after its retries."""
+
+
+class ConsumerConfig(EnvConfig):
+    streams_table: str
+    analytics_table: str
+
+
+@cache
+def default_store() -> AnalyticsStore:
+    cfg = ConsumerConfig.from_env()
+    return DynamoAnalyticsStore(analytics_table=cfg.analytics_table, streams_table=cfg.streams_table,
+                                dynamodb=client("dynamodb"))
+
+
+def parse_heartbeat(message: dict[str, Any]) -> Heartbeat:
+    stream_id, viewer_id = message.get("stream_id"), message.get("viewer_id")
+    session_id, at = message.get("session_id") or NO_SESSION, message.get("at")
+    if not isinstance(stream_id, str) or not _STREAM_ID.match(stream_id):
+        raise InvalidRecord("bad stream_id")
+    if not isinstance(viewer_id, str) or not 0 < len(viewer_id) <= 128:
+        raise InvalidRecord("bad viewer_id")
+    if not isinstance(session_id, str) or len(session_id) > 64:
+        raise InvalidRecord("bad session_id")
+    if not isinstance(at, (int, float)) or isinstance(at, bool):
+        raise InvalidRecord("bad at")
+    return Heartbeat(stream_id=stream_id, session_id=session_id, viewer_id=viewer_id, at=float(at))
+
+
+def parse_ingest_health(event: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
+    detail = event.get("detail") or {}
+    stream_id = detail.get("stream_id")
+    if not isinstance(stream_id, str) or not _STREAM_ID.match(stream_id):
+        raise InvalidRecord("bad stream_id in Ingest Health")
+    try:
+        at = datetime.fromisoformat(str(detail["at"]).replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError) as exc:
+        raise InvalidRecord("bad at in Ingest Health") from exc
+    health: dict[str, Any] = {"at_epoch": at, "at": detail["at"]}
+    for name in _INGEST_FIELDS:
+        value = detail.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            health[name] = value
+    return stream_id, detail.get("session_id"), health
+
+
+class _Batch:
+    """Collects one invocation's heartbeats; ingest events are small and written as they come."""
+
+    def __init__(self, store: AnalyticsStore) -> None:
+        self._store = store
+        self.heartbeats: dict[str, list[Heartbeat]] = defaultdict(list)
+        self.message_ids: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, record: SQSRecord) -> None:
+        try:
+            message = json.loads(record.body)
+        except ValueError as exc:
+            raise InvalidRecord("body is not JSON") from exc
+        if not isinstance(message, dict):
+            raise InvalidRecord("body is not an object")
+        if message.get("detail-type") == INGEST_HEALTH:
+            # An EventBridge rule may target the queue instead of the function.
+            self._store.record_ingest(*parse_ingest_health(message))
+            return
+        heartbeat = parse_heartbeat(message)
+        self.heartbeats[heartbeat.stream_id].append(heartbeat)
+        self.message_ids[heartbeat.stream_id].append(record.message_id)
+
+    def flush(self, now: float) -> list[str]:
+        """Aggregates and writes per stream; returns the message ids of streams whose writes failed."""
+        failed: list[str] = []
+        for stream_id, heartbeats in self.heartbeats.items():
+            recent = [h for h in heartbeats if now - h.at <= MAX_AGE_S]
+            if not recent:
+                continue
+            try:
+                first, last = presence_range(recent, now)
+                prior = self._store.load_presence(stream_id, first, last)
+                self._store.apply(aggregate_stream(stream_id, recent, prior, now), now)
+            except Exception:
+                logger.exception("could not aggregate heartbeats", stream_id=stream_id, records=len(heartbeats))
+                failed.extend(self.message_ids[stream_id])
+        return failed
+
+
+def process_sqs_batch(event: dict[str, Any], store: AnalyticsStore, context: Any = None,
+                      now: float | None = None) -> dict[str, Any]:
+    batch = _Batch(store)
+    response: dict[str, Any] = dict(process_partial_response(
+        event=event, record_handler=batch.add, processor=BatchProcessor(event_type=EventType.SQS), context=context))
+    failures = list(response.get("batchItemFailures", []))
+    failures.extend({"itemIdentifier": message_id} for message_id in batch.flush(time.time() if now is None else now))
+    metrics.add_metric(name="HeartbeatsAggregated", unit="Count",
+                       value=sum(len(v) for v in batch.heartbeats.values()))
+    return {"batchItemFailures": failures}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if "Records" in event:
+        return process_sqs_batch(event, default_store(), context)
+    if event.get("detail-type") == INGEST_HEALTH:
+        default_store().record_ingest(*parse_ingest_health(event))
+        return {}
+    logger.warning("ignored an event of unknown shape", keys=sorted(event))
+    return {}

@@ -1,0 +1,83 @@
+"""Analytics API: the public heartbeat (onto SQS) and the owner's figures for a stream."""
+
+import json
+import time
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.metrics import MetricUnit
+from streamforge.api import AUTH, create_resolver, make_lambda_handler, require_caller, responses
+from streamforge.aws import client
+from streamforge.config import EnvConfig
+from streamforge.errors import Forbidden, NotFound
+from streamforge.models import STREAM_ID_PATTERN
+from streamforge.observability import metrics
+from streamforge.streams import StreamsReader
+
+from analytics.aggregate import NO_SESSION
+from analytics.models import HeartbeatAccepted, HeartbeatRequest, StreamAnalytics
+from analytics.store import DynamoAnalyticsStore
+
+
+class AnalyticsConfig(EnvConfig):
+    streams_table: str
+    analytics_table: str
+    heartbeat_queue_url: str
+
+
+@cache
+def config() -> AnalyticsConfig:
+    return AnalyticsConfig.from_env()
+
+
+@cache
+def streams() -> StreamsReader:
+    return StreamsReader(config().streams_table, client("dynamodb"))
+
+
+@cache
+def store() -> DynamoAnalyticsStore:
+    cfg = config()
+    return DynamoAnalyticsStore(analytics_table=cfg.analytics_table, streams_table=cfg.streams_table,
+                                dynamodb=client("dynamodb"))
+
+
+def heartbeat_message(body: HeartbeatRequest, stream: dict[str, Any], at: float) -> dict[str, Any]:
+    """The SQS message the consumer reads (docs/contracts.md, "Heartbeat message")."""
+    return {"v": 1, "stream_id": body.stream_id, "session_id": stream.get("current_session_id") or NO_SESSION,
+            "viewer_id": body.viewer_id, "rendition": body.rendition, "buffering_ms": body.buffering_ms, "at": at}
+
+
+app = create_resolver()
+
+
+@app.post("/v1/analytics/heartbeat", status_code=202, tags=["analytics"], summary="Viewer heartbeat (public)",
+          responses=responses(202, HeartbeatAccepted, 404, 429))
+def heartbeat(body: Annotated[HeartbeatRequest, Body()]) -> HeartbeatAccepted:
+    stream = streams().get(body.stream_id)
+    if stream is None:
+        raise NotFound(f"stream {body.stream_id} not found", code="stream_not_found")
+    message = heartbeat_message(body, stream, time.time())
+    client("sqs").send_message(QueueUrl=config().heartbeat_queue_url, MessageBody=json.dumps(message))
+    metrics.add_metric(name="HeartbeatAccepted", unit=MetricUnit.Count, value=1)
+    return HeartbeatAccepted()
+
+
+@app.get("/v1/streams/<stream_id>/analytics", security=AUTH, tags=["analytics"],
+         summary="A stream's analytics (owner)", responses=responses(200, StreamAnalytics, 401, 403, 404))
+def stream_analytics(stream_id: Annotated[str, Path(pattern=STREAM_ID_PATTERN)]) -> StreamAnalytics:
+    caller = require_caller(app)
+    stream = streams().get(stream_id)
+    if stream is None:
+        raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
+    if stream["owner_id"] != caller.user_id:
+        raise Forbidden("only the stream's owner may see its analytics", code="not_owner")
+    summary = store().summary(stream_id, stream.get("current_session_id"), time.time())
+    # Until the consumer has seen an Ingest Health event, fall back on what the media task wrote on the stream.
+    if all(v is None for v in summary["ingest"].values()) and stream.get("ingest_health"):
+        summary["ingest"] = stream["ingest_health"]
+    return StreamAnalytics.model_validate(summary)
+
+
+lambda_handler = make_lambda_handler(app)

@@ -1,0 +1,132 @@
+"""Request and response models of the streams API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from streamforge.models import StreamId, StrictModel
+
+Title = Annotated[str, Field(min_length=1, max_length=120)]
+Description = Annotated[str, Field(max_length=2000)]
+Tag = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _\-]*$")]
+Tags = Annotated[list[Tag], Field(max_length=10)]
+KeyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")]
+Status = Literal["offline", "live", "reconnecting"]
+
+
+class CreateStreamRequest(StrictModel):
+    title: Title
+    description: Description = ""
+    tags: Tags = Field(default_factory=list)
+    record: bool = True
+
+
+class UpdateStreamRequest(StrictModel):
+    title: Title | None = None
+    description: Description | None = None
+    tags: Tags | None = None
+    record: bool | None = None
+    reconnect_grace_s: Annotated[int, Field(ge=0, le=1800)] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> UpdateStreamRequest:
+        if not self.model_fields_set:
+            raise ValueError("at least one field must be given")
+        if any(getattr(self, name) is None for name in self.model_fields_set):
+            raise ValueError("fields may not be null")
+        return self
+
+
+class Ingest(BaseModel):
+    rtmp_url: str
+    stream_key: str = Field(description="Shown only in this response")
+    key_id: str
+
+
+class CreateStreamResponse(BaseModel):
+    id: StreamId
+    title: str
+    status: Status
+    ingest: Ingest
+    playback_url: str
+
+
+class Rendition(BaseModel):
+    name: str
+    width: int
+    height: int
+    bitrate_kbps: int
+
+
+class IngestHealth(BaseModel):
+    bitrate_kbps: float | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    keyframe_interval_s: float | None = None
+    at: str | None = None
+
+
+class StreamSummary(BaseModel):
+    id: StreamId
+    owner: str = Field(description="The owner's user id (Cognito sub)")
+    owner_username: str
+    title: str
+    tags: list[str]
+    status: Status
+    viewer_count: int
+    started_at: str | None
+    created_at: str
+    playback_url: str
+    thumbnail_url: str
+
+
+class StreamDetail(StreamSummary):
+    description: str
+    record: bool
+    updated_at: str
+    current_session_id: str | None
+    reconnect_grace_s: int | None
+    renditions: list[Rendition]
+    ingest_health: IngestHealth | None
+
+
+class StreamList(BaseModel):
+    items: list[StreamSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class CreateKeyRequest(StrictModel):
+    name: KeyName = "default"
+
+
+class KeyCreated(BaseModel):
+    key_id: str
+    stream_key: str = Field(description="Shown only in this response")
+    name: str
+    created_at: str
+
+
+class KeyInfo(BaseModel):
+    key_id: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+
+
+class KeyList(BaseModel):
+    items: list[KeyInfo]
+
+
+class SessionInfo(BaseModel):
+    session_id: str
+    status: str | None
+    started_at: str | None
+    ended_at: str | None
+    duration_s: float | None
+    vod_url: str | None
+
+
+class SessionList(BaseModel):
+    items: list[SessionInfo]

@@ -1,0 +1,135 @@
+"""Shared fixtures for unit tests: an in-process moto account with the template's tables, pool, queue and bus."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from streamforge.aws import client
+
+TABLES: dict[str, dict[str, Any]] = {
+    "STREAMS_TABLE": {"key": ("stream_id", None), "gsis": {"by_status": ("status", "created_at"),
+                                                          "by_owner": ("owner_id", "created_at")}},
+    "STREAM_KEYS_TABLE": {"key": ("key_hash", None), "gsis": {"by_stream": ("stream_id", "created_at")}},
+    "SESSIONS_TABLE": {"key": ("stream_id", "session_id"), "gsis": {}},
+    "USERS_TABLE": {"key": ("pk", "sk"), "gsis": {"gsi1": ("gsi1pk", "gsi1sk")}},
+    "ANALYTICS_TABLE": {"key": ("pk", "sk"), "gsis": {}},
+    "IDEMPOTENCY_TABLE": {"key": ("id", None), "gsis": {}},
+}
+
+
+def _schema(pk: str, sk: str | None) -> list[dict[str, str]]:
+    return [{"AttributeName": pk, "KeyType": "HASH"}] + ([{"AttributeName": sk, "KeyType": "RANGE"}] if sk else [])
+
+
+def _create_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
+    pk, sk = spec["key"]
+    attributes = {pk, *([sk] if sk else [])}
+    for gpk, gsk in spec["gsis"].values():
+        attributes |= {gpk, gsk}
+    kwargs: dict[str, Any] = {
+        "TableName": name, "BillingMode": "PAY_PER_REQUEST", "KeySchema": _schema(pk, sk),
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+    }
+    if spec["gsis"]:
+        kwargs["GlobalSecondaryIndexes"] = [
+            {"IndexName": index, "KeySchema": _schema(gpk, gsk), "Projection": {"ProjectionType": "ALL"}}
+            for index, (gpk, gsk) in spec["gsis"].items()]
+    ddb.create_table(**kwargs)
+
+
+def _reset_caches() -> None:
+    import analytics.consumer
+    import analytics.handler
+    import metadata.handler
+    import users.handler
+
+    client.cache_clear()
+    for cached in (users.handler.service, metadata.handler.service, metadata.handler.config,
+                   metadata.handler._idempotent_create, analytics.handler.config, analytics.handler.streams,
+                   analytics.handler.store, analytics.consumer.default_store):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "POWERTOOLS_TRACE_DISABLED": "true",
+                        "POWERTOOLS_DEV": "false"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        ddb = boto3.client("dynamodb")
+        env: dict[str, str] = {}
+        for variable, spec in TABLES.items():
+            name = variable.lower().replace("_table", "")
+            _create_table(ddb, name, spec)
+            env[variable] = name
+        idp = boto3.client("cognito-idp")
+        pool = idp.create_user_pool(PoolName="users")["UserPool"]["Id"]
+        app_client = idp.create_user_pool_client(
+            UserPoolId=pool, ClientName="web",
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+        queue = boto3.client("sqs").create_queue(QueueName="heartbeats")["QueueUrl"]
+        boto3.client("events").create_event_bus(Name="streamforge")
+        env.update(USER_POOL_ID=pool, USER_POOL_CLIENT_ID=app_client, HEARTBEAT_QUEUE_URL=queue,
+                   EVENT_BUS_NAME="streamforge", AUTO_CONFIRM_SIGNUP="true", CDN_BASE_URL="http://cdn.test",
+                   RTMP_INGEST_URL="rtmp://ingest.test:1935/live")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        _reset_caches()
+        yield env
+        _reset_caches()
+
+
+class LambdaContext:
+    function_name = "test"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req-1"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def http_event(method: str, path: str, *, body: Any = None, raw_body: str | None = None,
+               claims: dict[str, str] | None = None, query: dict[str, str] | None = None,
+               headers: dict[str, str] | None = None, base64_body: bool = False) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, as the local gateway and AWS send it."""
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    context: dict[str, Any] = {"requestId": "req-1", "http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
+                               "stage": "$default"}
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    event: dict[str, Any] = {
+        "version": "2.0", "routeKey": "$default", "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "requestContext": context, "isBase64Encoded": base64_body,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if text is not None:
+        event["body"] = base64.b64encode(text.encode()).decode() if base64_body else text
+    return event
+
+
+def claims_for(user_id: str, username: str) -> dict[str, str]:
+    return {"sub": user_id, "username": username, "client_id": "web", "token_use": "access"}
+
+
+def call(handler: Any, event: dict[str, Any]) -> tuple[int, Any]:
+    response = handler(event, LambdaContext())
+    body = response.get("body")
+    return response["statusCode"], json.loads(body) if body else None
+
+
+ALICE = claims_for("11111111-1111-1111-1111-111111111111", "alice")
+BOB = claims_for("22222222-2222-2222-2222-222222222222", "bob")
