@@ -77,14 +77,14 @@ class Broadcaster:
         return outcomes
 
     def _follower_connections(self, stream_id: str, detail: dict[str, Any], pool: ThreadPoolExecutor) -> set[str]:
-        owner = detail.get("owner_username")
-        if not owner:
+        owner_id = detail.get("owner_id")
+        if not owner_id:
             stream = self._streams.get(stream_id)
-            owner = stream.get("owner_username") if stream else None
-        if not owner:
+            owner_id = stream.get("owner_id") if stream else None
+        if not owner_id:
             logger.warning("no owner for the stream; followers not notified", stream_id=stream_id)
             return set()
-        followers = self._followers.followers_of(str(owner))
+        followers = self._followers.followers_of(str(owner_id))
         connections: Iterable[list[str]] = pool.map(self._store.connections_of, followers)
         return {cid for group in connections for cid in group}
 

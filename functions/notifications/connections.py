@@ -6,9 +6,10 @@ Items in `ConnectionsTable` (docs/contracts.md, "Connections"):
 |---|---|---|---|---|
 | the connection | `CONN#<id>` | `META` | `CONN#<id>` | `META` |
 | a subscription | `STREAM#<stream_id>` | `CONN#<id>` | `CONN#<id>` | `STREAM#<stream_id>` |
-| a signed-in user's connection | `USER#<username>` | `CONN#<id>` | `CONN#<id>` | `USER#<username>` |
+| a signed-in user's connection | `USER#<user_id>` | `CONN#<id>` | `CONN#<id>` | `USER#<user_id>` |
 
 Every item of a connection shares `gsi1pk`, so one query finds all of them when it goes away.
+`user_id` is the Cognito `sub`, the id that streams (`owner_id`) and follow edges use.
 All carry `expires_at`; DynamoDB's TTL deletion is late (and never happens in moto), so readers filter on it.
 """
 
@@ -37,7 +38,7 @@ class ConnectionStore(Protocol):
     def unsubscribe(self, connection_id: str, stream_id: str) -> None: ...
     def subscription_count(self, connection_id: str) -> int: ...
     def subscribers(self, stream_id: str) -> list[str]: ...
-    def connections_of(self, username: str) -> list[str]: ...
+    def connections_of(self, user_id: str) -> list[str]: ...
     def remove(self, connection_id: str) -> None: ...
 
 
@@ -61,8 +62,8 @@ class DynamoConnectionStore:
         writes = [{"Put": {"TableName": self._table, "Item": meta}}]
         if identity is not None:
             meta.update(username={"S": identity.username}, user_id={"S": identity.user_id})
-            user = {"pk": {"S": f"USER#{identity.username}"}, "sk": {"S": conn},
-                    "gsi1sk": {"S": f"USER#{identity.username}"}, **common}
+            user = {"pk": {"S": f"USER#{identity.user_id}"}, "sk": {"S": conn},
+                    "gsi1sk": {"S": f"USER#{identity.user_id}"}, **common}
             writes.append({"Put": {"TableName": self._table, "Item": user}})
         # Both or neither: a half-written signed-in connection would miss its followers' notifications.
         self._ddb.transact_write_items(TransactItems=writes)
@@ -98,8 +99,8 @@ class DynamoConnectionStore:
     def subscribers(self, stream_id: str) -> list[str]:
         return self._connection_ids(f"STREAM#{stream_id}")
 
-    def connections_of(self, username: str) -> list[str]:
-        return self._connection_ids(f"USER#{username}")
+    def connections_of(self, user_id: str) -> list[str]:
+        return self._connection_ids(f"USER#{user_id}")
 
     def remove(self, connection_id: str) -> None:
         keys = [{"pk": item["pk"], "sk": item["sk"]} for item in self._query_gsi1(connection_id, live_only=False)]

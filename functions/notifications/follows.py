@@ -1,4 +1,8 @@
-"""Who follows a channel, read from `UsersTable` (docs/contracts.md, "Follows")."""
+"""Who follows a channel: the follow edges the users function writes to `UsersTable`.
+
+An edge is `pk=USER#<followee_id>, sk=FOLLOWER#<follower_id>` with `follower_id` (docs/contracts.md,
+"Follows"), so a channel's followers are one query on its partition.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ MAX_FOLLOWERS = 5000
 
 
 class FollowersReader(Protocol):
-    def followers_of(self, username: str) -> list[str]:
-        """Usernames of the users following `username`."""
+    def followers_of(self, user_id: str) -> list[str]:
+        """User ids (Cognito `sub`) of the users following `user_id`."""
         ...
 
 
@@ -20,19 +24,18 @@ class DynamoFollowersReader:
         self._table = table
         self._ddb = dynamodb
 
-    def followers_of(self, username: str) -> list[str]:
+    def followers_of(self, user_id: str) -> list[str]:
         followers: list[str] = []
         start: dict[str, Any] | None = None
         while len(followers) < MAX_FOLLOWERS:
             page = self._ddb.query(
-                TableName=self._table, IndexName="gsi1",
-                KeyConditionExpression="gsi1pk = :f",
-                ExpressionAttributeValues={":f": {"S": f"FOLLOWERS#{username}"}},
-                ProjectionExpression="follower_username",
+                TableName=self._table,
+                KeyConditionExpression="pk = :u AND begins_with(sk, :f)",
+                ExpressionAttributeValues={":u": {"S": f"USER#{user_id}"}, ":f": {"S": "FOLLOWER#"}},
+                ProjectionExpression="follower_id",
                 **({"ExclusiveStartKey": start} if start else {}),
             )
-            followers.extend(item["follower_username"]["S"] for item in page.get("Items", [])
-                             if "follower_username" in item)
+            followers.extend(item["follower_id"]["S"] for item in page.get("Items", []) if "follower_id" in item)
             start = page.get("LastEvaluatedKey")
             if not start:
                 break
