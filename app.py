@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""CDK entry point: `python app.py` or `npx aws-cdk synth` from the repository root (writes cdk.out/)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+try:
+    import aws_cdk  # noqa: F401
+except ImportError:
+    # cdk.json says `python3 app.py`; when that is a python without the deps, re-run under the project venv.
+    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
+        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+    raise
+
+# Assets (functions/, layers/shared, web/, the media image) are resolved relative to the repository root.
+os.chdir(ROOT)
+sys.path.insert(0, str(ROOT))
+
+from infra.application import build_app  # noqa: E402
+
+
+def main() -> None:
+    app, _ = build_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

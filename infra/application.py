@@ -1,0 +1,31 @@
+"""Builds the CDK app: context from cdk.json, the StreamForge stack and the cdk-nag checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra import constants as c
+from infra.settings import Settings
+from infra.stack import StreamForgeStack
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """Context from cdk.json. The CLI passes it itself; `python app.py` would otherwise not see it."""
+    context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def build_app(*, outdir: str = c.OUTDIR, context: dict[str, Any] | None = None) -> tuple[App, StreamForgeStack]:
+    # cdk.json is the default layer; CLI context (`-c key=value`, via CDK_CONTEXT_JSON) overrides it.
+    app = App(outdir=outdir, context={**cdk_json_context(), **(context or {})}, analytics_reporting=False)
+    stack = StreamForgeStack(app, c.STACK_ID, settings=Settings.from_context(app.node))
+    # cdk-nag 3 is a policy-validation plugin: any finding not acknowledged with a reason fails the synth.
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return app, stack

@@ -1,0 +1,114 @@
+"""Names, construct ids and output names shared by the CDK app, its tests and the local platform.
+
+Logical ids of the resources that other code looks up in the template are pinned to these ids with
+`override_logical_id`, so `cdk.out/StreamForge.template.json` is stable across refactors of the construct tree.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+STACK_ID: Final = "StreamForge"
+OUTDIR: Final = "cdk.out"
+SERVICE_NAMESPACE: Final = "StreamForge"
+
+# Directories (relative to the repository root) that become assets.
+FUNCTIONS_ASSET_DIR: Final = "functions"
+SHARED_LAYER_ASSET_DIR: Final = "layers/shared"
+WEB_ASSET_DIR: Final = "web"
+MEDIA_DOCKERFILE: Final = "media_tasks/Dockerfile"
+
+# DynamoDB tables (construct id == logical id).
+STREAMS_TABLE: Final = "StreamsTable"
+STREAM_KEYS_TABLE: Final = "StreamKeysTable"
+SESSIONS_TABLE: Final = "SessionsTable"
+USERS_TABLE: Final = "UsersTable"
+ANALYTICS_TABLE: Final = "AnalyticsTable"
+CONNECTIONS_TABLE: Final = "ConnectionsTable"
+IDEMPOTENCY_TABLE: Final = "IdempotencyTable"
+TABLE_IDS: Final = (STREAMS_TABLE, STREAM_KEYS_TABLE, SESSIONS_TABLE, USERS_TABLE, ANALYTICS_TABLE, CONNECTIONS_TABLE,
+                    IDEMPOTENCY_TABLE)
+
+# Lambda functions (construct id == logical id) and their handlers.
+USERS_FUNCTION: Final = "UsersFunction"
+METADATA_FUNCTION: Final = "MetadataFunction"
+ANALYTICS_FUNCTION: Final = "AnalyticsFunction"
+ANALYTICS_CONSUMER_FUNCTION: Final = "AnalyticsConsumerFunction"
+NOTIFICATIONS_FUNCTION: Final = "NotificationsFunction"
+NOTIFICATIONS_FANOUT_FUNCTION: Final = "NotificationsFanoutFunction"
+
+HANDLERS: Final[dict[str, str]] = {
+    USERS_FUNCTION: "users.handler.lambda_handler",
+    METADATA_FUNCTION: "metadata.handler.lambda_handler",
+    ANALYTICS_FUNCTION: "analytics.handler.lambda_handler",
+    ANALYTICS_CONSUMER_FUNCTION: "analytics.consumer.lambda_handler",
+    NOTIFICATIONS_FUNCTION: "notifications.handler.lambda_handler",
+    NOTIFICATIONS_FANOUT_FUNCTION: "notifications.fanout.lambda_handler",
+}
+POWERTOOLS_SERVICE_NAMES: Final[dict[str, str]] = {
+    USERS_FUNCTION: "users",
+    METADATA_FUNCTION: "metadata",
+    ANALYTICS_FUNCTION: "analytics",
+    ANALYTICS_CONSUMER_FUNCTION: "analytics-consumer",
+    NOTIFICATIONS_FUNCTION: "notifications",
+    NOTIFICATIONS_FANOUT_FUNCTION: "notifications-fanout",
+}
+
+SHARED_LAYER: Final = "SharedLayer"
+POWERTOOLS_LAYER_ARN_TEMPLATE: Final = (
+    "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:{version}"
+)
+
+# Identity.
+USER_POOL: Final = "UserPool"
+USER_POOL_CLIENT: Final = "UserPoolClient"
+
+# HTTP API.
+HTTP_API: Final = "HttpApi"
+HTTP_API_AUTHORIZER: Final = "CognitoJwtAuthorizer"
+HTTP_API_STAGE_NAME: Final = "$default"
+
+# WebSocket API.
+WEBSOCKET_API: Final = "WebSocketApi"
+WEBSOCKET_STAGE_NAME: Final = "live"
+WEBSOCKET_ROUTE_SELECTION: Final = "$request.body.action"
+WEBSOCKET_ROUTES: Final = ("$connect", "$disconnect", "$default", "subscribe", "unsubscribe")
+
+# Events.
+EVENT_BUS: Final = "EventBus"
+EVENT_BUS_NAME: Final = "streamforge"
+EVENT_SOURCES: Final = ("streamforge.media", "streamforge.api")
+STREAM_LIFECYCLE_RULE: Final = "StreamLifecycleRule"
+STREAM_LIFECYCLE_DETAIL_TYPES: Final = ("Stream Live", "Stream Offline", "Stream Updated")
+INGEST_HEALTH_RULE: Final = "IngestHealthRule"
+INGEST_HEALTH_DETAIL_TYPE: Final = "Ingest Health"
+
+# Analytics ingestion.
+HEARTBEAT_QUEUE: Final = "HeartbeatQueue"
+HEARTBEAT_DLQ: Final = "HeartbeatDeadLetterQueue"
+
+# Storage and distribution.
+MEDIA_BUCKET: Final = "MediaBucket"
+MEDIA_DISTRIBUTION: Final = "MediaDistribution"
+MEDIA_PREFIXES: Final = ("live", "vod", "thumbs")
+DASHBOARD_BUCKET: Final = "DashboardBucket"
+DASHBOARD_DISTRIBUTION: Final = "DashboardDistribution"
+DASHBOARD_CONFIG_FILE: Final = "config.json"
+
+# Media ingest service.
+RTMP_PORT: Final = 1935
+RTMPS_PORT: Final = 443
+RTMP_APP: Final = "live"
+MEDIA_CONTAINER: Final = "media"
+MEDIA_TASK_ROLE: Final = "MediaTaskRole"
+
+# Stack outputs (output name == logical id).
+OUTPUT_API_URL: Final = "ApiUrl"
+OUTPUT_WEBSOCKET_URL: Final = "WebSocketUrl"
+OUTPUT_RTMP_INGEST_URL: Final = "RtmpIngestUrl"
+OUTPUT_RTMPS_INGEST_URL: Final = "RtmpsIngestUrl"
+OUTPUT_CDN_DOMAIN: Final = "CdnDomain"
+OUTPUT_USER_POOL_ID: Final = "UserPoolId"
+OUTPUT_USER_POOL_CLIENT_ID: Final = "UserPoolClientId"
+OUTPUT_MEDIA_BUCKET_NAME: Final = "MediaBucketName"
+OUTPUT_DASHBOARD_URL: Final = "DashboardUrl"

@@ -1,0 +1,141 @@
+"""Stream distribution: the media bucket (live/, vod/, thumbs/) behind CloudFront with OAC.
+
+Playlists change every segment, so they are cached for at most 2 s; segments are immutable and cached for a year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import constants as c
+from infra.support import pin_logical_id, suppress
+
+PLAYLIST_PATTERNS = ("*.m3u8", "*.mpd")
+SEGMENT_PATTERNS = ("*.ts", "*.m4s", "*.jpg")
+# `latest.jpg` is overwritten every few seconds, unlike the numbered thumbnails.
+LATEST_THUMBNAIL_PATTERN = "thumbs/*/latest.jpg"
+PLAYLIST_MAX_TTL = Duration.seconds(2)
+SEGMENT_TTL = Duration.days(365)
+ERROR_CACHING_TTL = Duration.seconds(1)
+CDN_ERROR_STATUSES = (403, 404, 500, 502, 503, 504)
+
+CDN_TLS_REASON = (
+    "The distribution uses the default *.cloudfront.net certificate (no custom domain is configured), for which "
+    "CloudFront fixes the minimum protocol; HTTPS is enforced by redirect."
+)
+CDN_GEO_REASON = "Live streams are public and worldwide; there is no geographic restriction requirement."
+CDN_WAF_REASON = (
+    "Only public, read-only, cacheable objects are served (GET/HEAD); origin access is locked to CloudFront by OAC. "
+    "A WAF web ACL must live in us-east-1 and is left to the account's edge security setup."
+)
+
+
+def suppress_public_cdn_findings(distribution: cloudfront.Distribution) -> None:
+    suppress(distribution, "AwsSolutions-CFR1", CDN_GEO_REASON)
+    suppress(distribution, "AwsSolutions-CFR2", CDN_WAF_REASON)
+    suppress(distribution, "AwsSolutions-CFR4", CDN_TLS_REASON)
+
+
+class MediaDistribution(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, log_bucket: s3.IBucket, cors_allow_origins: Sequence[str]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            c.MEDIA_BUCKET,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=log_bucket,
+            server_access_logs_prefix="s3/media/",
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                    allowed_origins=list(cors_allow_origins),
+                    allowed_headers=["*"],
+                    max_age=3600,
+                )
+            ],
+            lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1))],
+        )
+        pin_logical_id(self.bucket, c.MEDIA_BUCKET)
+
+        origin = origins.S3BucketOrigin.with_origin_access_control(self.bucket)
+        cors_headers = cloudfront.ResponseHeadersPolicy(
+            self,
+            "CorsHeaders",
+            cors_behavior=cloudfront.ResponseHeadersCorsBehavior(
+                access_control_allow_origins=list(cors_allow_origins),
+                access_control_allow_methods=["GET", "HEAD", "OPTIONS"],
+                access_control_allow_headers=["*"],
+                access_control_expose_headers=["Content-Length", "Content-Range", "ETag"],
+                access_control_allow_credentials=False,
+                access_control_max_age=Duration.minutes(10),
+                origin_override=True,
+            ),
+        )
+        playlists = self._cache_policy("PlaylistCachePolicy", max_ttl=PLAYLIST_MAX_TTL)
+        segments = self._cache_policy("SegmentCachePolicy", max_ttl=SEGMENT_TTL, default_ttl=SEGMENT_TTL)
+
+        def behavior(policy: cloudfront.ICachePolicy, *, compress: bool) -> cloudfront.BehaviorOptions:
+            return cloudfront.BehaviorOptions(
+                origin=origin,
+                cache_policy=policy,
+                response_headers_policy=cors_headers,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD_OPTIONS,
+                compress=compress,
+            )
+
+        # Order matters: the first matching pattern wins, so the thumbnail that is rewritten comes first.
+        additional: dict[str, cloudfront.BehaviorOptions] = {
+            LATEST_THUMBNAIL_PATTERN: behavior(playlists, compress=False)
+        }
+        additional |= {pattern: behavior(playlists, compress=True) for pattern in PLAYLIST_PATTERNS}
+        additional |= {pattern: behavior(segments, compress=False) for pattern in SEGMENT_PATTERNS}
+
+        self.distribution = cloudfront.Distribution(
+            self,
+            c.MEDIA_DISTRIBUTION,
+            comment="StreamForge live and VOD media",
+            # Anything unrecognised gets the short TTL: a stale object is worse than an extra origin fetch.
+            default_behavior=behavior(playlists, compress=True),
+            additional_behaviors=additional,
+            error_responses=[
+                cloudfront.ErrorResponse(http_status=status, ttl=ERROR_CACHING_TTL) for status in CDN_ERROR_STATUSES
+            ],
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            enable_logging=True,
+            log_bucket=log_bucket,
+            log_file_prefix="cloudfront/media/",
+        )
+        pin_logical_id(self.distribution, c.MEDIA_DISTRIBUTION)
+        suppress_public_cdn_findings(self.distribution)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.distribution.distribution_domain_name}"
+
+    def _cache_policy(
+        self, construct_id: str, *, max_ttl: Duration, default_ttl: Duration | None = None
+    ) -> cloudfront.CachePolicy:
+        # min 0 lets the publisher's Cache-Control shorten the TTL; no headers or cookies in the key.
+        return cloudfront.CachePolicy(
+            self,
+            construct_id,
+            min_ttl=Duration.seconds(0),
+            default_ttl=default_ttl or Duration.seconds(1),
+            max_ttl=max_ttl,
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )

@@ -1,0 +1,318 @@
+"""Stream ingestion and processing: the RTMP media task on ECS Fargate behind a Network Load Balancer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import constants as c
+from infra.support import suppress
+
+# The image is built from the repository root (it needs layers/shared/python and media_tasks); everything
+# else stays out of the staged build context. Docker ignore syntax: exclude all, then re-include.
+MEDIA_IMAGE_EXCLUDE = [
+    "*",
+    "!media_tasks",
+    "!layers",
+    "layers/*",
+    "!layers/shared",
+    "layers/shared/*",
+    "!layers/shared/python",
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/tests",
+    "**/.pytest_cache",
+    "**/.mypy_cache",
+]
+
+
+class MediaService(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        streams_table: dynamodb.ITable,
+        stream_keys_table: dynamodb.ITable,
+        sessions_table: dynamodb.ITable,
+        media_bucket: s3.IBucket,
+        event_bus: events.IEventBus,
+        log_bucket: s3.IBucket,
+        environment: Mapping[str, str],
+        cpu: int,
+        memory_mib: int,
+        min_tasks: int,
+        max_tasks: int,
+        cpu_target_percent: int,
+        rtmps_certificate_arn: str | None,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        flow_log_group = logs.LogGroup(self, "VpcFlowLogs", retention=log_retention)
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            # One NAT gateway keeps cost down; S3 and DynamoDB traffic bypasses it through gateway endpoints.
+            nat_gateways=1,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="ingress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="tasks", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22),
+            ],
+            gateway_endpoints={
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
+                "DynamoDb": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
+            },
+            flow_logs={
+                "All": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group))
+            },
+        )
+
+        self.cluster = ecs.Cluster(
+            self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
+        )
+
+        self.task_role = iam.Role(
+            self, c.MEDIA_TASK_ROLE, assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="StreamForge media task: key lookups, sessions, HLS uploads and stream events",
+        )
+        self._grant_task_permissions(
+            streams_table=streams_table,
+            stream_keys_table=stream_keys_table,
+            sessions_table=sessions_table,
+            media_bucket=media_bucket,
+            event_bus=event_bus,
+        )
+
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=cpu,
+            memory_limit_mib=memory_mib,
+            task_role=self.task_role,
+            runtime_platform=ecs.RuntimePlatform(
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+            ),
+            # Segments are staged on local disk before upload; 1080p ladders need more than the 20 GiB default.
+            ephemeral_storage_gib=50,
+        )
+        self.task_definition.add_container(
+            c.MEDIA_CONTAINER,
+            image=ecs.ContainerImage.from_asset(".", file=c.MEDIA_DOCKERFILE, exclude=MEDIA_IMAGE_EXCLUDE),
+            environment=dict(environment),
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix="media", log_group=logs.LogGroup(self, "TaskLogs", retention=log_retention)
+            ),
+            port_mappings=[ecs.PortMapping(container_port=c.RTMP_PORT, protocol=ecs.Protocol.TCP)],
+            health_check=ecs.HealthCheck(
+                command=["CMD", "python", "-c",
+                         f"import socket; socket.create_connection(('127.0.0.1', {c.RTMP_PORT}), 2).close()"],
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(3),
+                retries=3,
+                start_period=Duration.seconds(20),
+            ),
+            # Fargate's maximum: lets the task end sessions cleanly (VOD playlists, Stream Offline) on SIGTERM.
+            stop_timeout=Duration.seconds(120),
+        )
+        suppress(
+            self.task_definition.obtain_execution_role(),
+            "AwsSolutions-IAM5",
+            "ecr:GetAuthorizationToken has no resource-level permissions; image pulls and log writes are scoped "
+            "to the asset repository and the task log group by CDK.",
+            findings=["Resource::*"],
+        )
+        suppress(
+            self.task_definition,
+            "AwsSolutions-ECS2",
+            "The environment carries only non-secret configuration (table and bucket names, bus name, ladder, "
+            "ports) per docs/contracts.md; credentials come from the task role.",
+        )
+
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=self.cluster,
+            task_definition=self.task_definition,
+            desired_count=min_tasks,
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            health_check_grace_period=Duration.seconds(60),
+        )
+
+        nlb_security_group = ec2.SecurityGroup(
+            self, "IngestSecurityGroup", vpc=self.vpc, description="Public RTMP/RTMPS ingest", allow_all_outbound=False
+        )
+        suppress(
+            nlb_security_group,
+            "AwsSolutions-EC23",
+            "RTMP ingest is public by design (encoders connect from anywhere); a publisher is only accepted with a "
+            "valid stream key, checked before any media is read.",
+        )
+        self.load_balancer = elbv2.NetworkLoadBalancer(
+            self,
+            "IngestLoadBalancer",
+            vpc=self.vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_groups=[nlb_security_group],
+            cross_zone_enabled=True,
+        )
+        self._log_access(log_bucket, prefix="nlb/ingest")
+
+        target_group = elbv2.NetworkTargetGroup(
+            self,
+            "RtmpTargets",
+            vpc=self.vpc,
+            port=c.RTMP_PORT,
+            protocol=elbv2.Protocol.TCP,
+            target_type=elbv2.TargetType.IP,
+            targets=[self.service.load_balancer_target(container_name=c.MEDIA_CONTAINER, container_port=c.RTMP_PORT)],
+            health_check=elbv2.HealthCheck(
+                protocol=elbv2.Protocol.TCP, interval=Duration.seconds(10), healthy_threshold_count=2,
+                unhealthy_threshold_count=2,
+            ),
+            # A reconnecting encoder returns to the task that holds its session during the grace period.
+            # Draining lets live publishers finish (or reconnect elsewhere) when a task is replaced.
+            deregistration_delay=Duration.seconds(120),
+        )
+        target_group.set_attribute("stickiness.enabled", "true")
+        target_group.set_attribute("stickiness.type", "source_ip")
+
+        self._listen(nlb_security_group, port=c.RTMP_PORT, protocol=elbv2.Protocol.TCP, target_group=target_group)
+        if rtmps_certificate_arn:
+            # RTMPS terminates TLS at the NLB; the task only ever speaks plain RTMP on 1935.
+            self._listen(
+                nlb_security_group,
+                port=c.RTMPS_PORT,
+                protocol=elbv2.Protocol.TLS,
+                target_group=target_group,
+                certificate=acm.Certificate.from_certificate_arn(self, "RtmpsCertificate", rtmps_certificate_arn),
+            )
+        self.service.connections.allow_from(nlb_security_group, ec2.Port.tcp(c.RTMP_PORT), "RTMP from the NLB")
+        nlb_security_group.add_egress_rule(
+            self.service.connections.security_groups[0], ec2.Port.tcp(c.RTMP_PORT), "RTMP to the media tasks"
+        )
+
+        scaling = self.service.auto_scale_task_count(min_capacity=min_tasks, max_capacity=max_tasks)
+        scaling.scale_on_cpu_utilization(
+            "CpuScaling",
+            target_utilization_percent=cpu_target_percent,
+            # Scale out fast (new streams need encoders now); scale in slowly, because removing a task
+            # cuts the RTMP connections it holds.
+            scale_out_cooldown=Duration.seconds(60),
+            scale_in_cooldown=Duration.minutes(15),
+        )
+
+    @property
+    def rtmp_ingest_url(self) -> str:
+        return f"rtmp://{self.load_balancer.load_balancer_dns_name}:{c.RTMP_PORT}/{c.RTMP_APP}"
+
+    @property
+    def rtmps_ingest_url(self) -> str:
+        return f"rtmps://{self.load_balancer.load_balancer_dns_name}:{c.RTMPS_PORT}/{c.RTMP_APP}"
+
+    def _log_access(self, log_bucket: s3.IBucket, *, prefix: str) -> None:
+        # `log_access_logs()` needs a concrete region to pick the ELB account; NLBs deliver through the
+        # region-independent log delivery service instead, so the attributes and bucket policy are set here.
+        self.load_balancer.set_attribute("access_logs.s3.enabled", "true")
+        self.load_balancer.set_attribute("access_logs.s3.bucket", log_bucket.bucket_name)
+        self.load_balancer.set_attribute("access_logs.s3.prefix", prefix)
+        delivery = iam.ServicePrincipal("delivery.logs.amazonaws.com")
+        source_account = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+        log_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[delivery],
+                actions=["s3:PutObject"],
+                resources=[log_bucket.arn_for_objects(f"{prefix}/AWSLogs/{Aws.ACCOUNT_ID}/*")],
+                conditions={**source_account, "StringEquals": {**source_account["StringEquals"],
+                                                               "s3:x-amz-acl": "bucket-owner-full-control"}},
+            )
+        )
+        log_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[delivery], actions=["s3:GetBucketAcl"], resources=[log_bucket.bucket_arn],
+                conditions=source_account,
+            )
+        )
+        # The policy must exist before the NLB checks that it may write there.
+        self.load_balancer.node.add_dependency(log_bucket)
+
+    def _listen(
+        self,
+        security_group: ec2.SecurityGroup,
+        *,
+        port: int,
+        protocol: elbv2.Protocol,
+        target_group: elbv2.NetworkTargetGroup,
+        certificate: acm.ICertificate | None = None,
+    ) -> None:
+        self.load_balancer.add_listener(
+            f"Listener{port}",
+            port=port,
+            protocol=protocol,
+            certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)] if certificate else None,
+            default_target_groups=[target_group],
+        )
+        security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(port), f"Ingest on {port}")
+
+    def _grant_task_permissions(
+        self,
+        *,
+        streams_table: dynamodb.ITable,
+        stream_keys_table: dynamodb.ITable,
+        sessions_table: dynamodb.ITable,
+        media_bucket: s3.IBucket,
+        event_bus: events.IEventBus,
+    ) -> None:
+        # Stream status, event_seq and sessions are written by the task.
+        streams_table.grant_read_write_data(self.task_role)
+        sessions_table.grant_read_write_data(self.task_role)
+        # Keys are only looked up (and stamped with last_used_at); creating and revoking them is the API's job.
+        stream_keys_table.grant_read_data(self.task_role)
+        stream_keys_table.grant(self.task_role, "dynamodb:UpdateItem")
+        event_bus.grant_put_events_to(self.task_role)
+
+        prefixes = [f"{prefix}/*" for prefix in c.MEDIA_PREFIXES]
+        self.task_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MediaObjects",
+                # GetObject: on reconnect the publisher reloads the playlist it is appending to.
+                actions=["s3:PutObject", "s3:GetObject"],
+                resources=[media_bucket.arn_for_objects(prefix) for prefix in prefixes],
+            )
+        )
+        self.task_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MediaListing",
+                actions=["s3:ListBucket"],
+                resources=[media_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": prefixes}},
+            )
+        )
+        suppress(
+            self.task_role,
+            "AwsSolutions-IAM5",
+            "Object access is limited to the live/, vod/ and thumbs/ prefixes of the media bucket, and table access "
+            "to the GSIs of the Streams, StreamKeys and Sessions tables.",
+            findings=[
+                *(f"Resource::<{c.MEDIA_BUCKET}.Arn>/{prefix}" for prefix in prefixes),
+                *(f"Resource::<{table}.Arn>/index/*" for table in (c.STREAMS_TABLE, c.STREAM_KEYS_TABLE,
+                                                                   c.SESSIONS_TABLE)),
+            ],
+        )
