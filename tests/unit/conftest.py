@@ -10,7 +10,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-
 from streamforge.aws import client
 
 TABLES: dict[str, dict[str, Any]] = {

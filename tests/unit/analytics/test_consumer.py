@@ -1,0 +1,117 @@
+"""The heartbeat API, the batch consumer and the owner's analytics, end to end in moto."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.unit.conftest import ALICE, BOB, LambdaContext, call, http_event
+
+pytestmark = pytest.mark.unit
+
+
+def api() -> Any:
+    from analytics.handler import lambda_handler
+
+    return lambda_handler
+
+
+def create_stream() -> str:
+    from metadata.handler import lambda_handler
+
+    status, created = call(lambda_handler, http_event("POST", "/v1/streams", body={"title": "t"}, claims=ALICE))
+    assert status == 201
+    return str(created["id"])
+
+
+def sqs_event(bodies: list[Any]) -> dict[str, Any]:
+    return {"Records": [{"messageId": f"m{i}", "receiptHandle": "r", "body": b if isinstance(b, str) else json.dumps(b),
+                         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:heartbeats", "awsRegion": "us-east-1"}
+                        for i, b in enumerate(bodies)]}
+
+
+def drain_queue(queue_url: str) -> list[str]:
+    sqs = boto3.client("sqs")
+    bodies: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        bodies += [m["Body"] for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_heartbeat_validates_strictly_and_refuses_unknown_streams(aws: dict[str, str]) -> None:
+    stream_id = create_stream()
+    ok = {"stream_id": stream_id, "viewer_id": "viewer-1", "rendition": "720p", "buffering_ms": 0}
+    assert call(api(), http_event("POST", "/v1/analytics/heartbeat", body=ok)) == (202, {"accepted": True})
+    for bad, status in (({**ok, "viewer_id": "v" * 129}, 422), ({**ok, "stream_id": "x"}, 422),
+                        ({**ok, "buffering_ms": -1}, 422), ({**ok, "stream_id": "st_bbbbbbbbbbbbbbbb"}, 404),
+                        ({**ok, "surprise": True}, 422)):
+        assert call(api(), http_event("POST", "/v1/analytics/heartbeat", body=bad))[0] == status, bad
+    assert len(drain_queue(aws["HEARTBEAT_QUEUE_URL"])) == 1
+
+
+def test_seven_viewers_show_up_as_viewer_count_and_analytics(aws: dict[str, str]) -> None:
+    from analytics.consumer import lambda_handler as consumer
+    from metadata.handler import lambda_handler as streams_api
+
+    stream_id = create_stream()
+    for i in range(7):
+        body = {"stream_id": stream_id, "viewer_id": f"viewer-{i}"}
+        assert call(api(), http_event("POST", "/v1/analytics/heartbeat", body=body))[0] == 202
+    assert consumer(sqs_event(drain_queue(aws["HEARTBEAT_QUEUE_URL"])), LambdaContext()) == {"batchItemFailures": []}
+    consumer({"detail-type": "Ingest Health", "source": "streamforge.media", "detail": {
+        "stream_id": stream_id, "session_id": "ses_1", "seq": 3, "at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                                                                                    time.gmtime()),
+        "bitrate_kbps": 2500, "fps": 30, "width": 1280, "height": 720, "keyframe_interval_s": 2}}, LambdaContext())
+
+    assert call(streams_api, http_event("GET", f"/v1/streams/{stream_id}"))[1]["viewer_count"] == 7
+    status, figures = call(api(), http_event("GET", f"/v1/streams/{stream_id}/analytics", claims=ALICE))
+    assert status == 200
+    assert (figures["concurrent_viewers"], figures["total_views"]) == (7, 7) and figures["peak_viewers"] >= 7
+    assert (figures["ingest"]["bitrate_kbps"], figures["ingest"]["height"]) == (2500, 720)
+    assert figures["timeline"][-1]["viewers"] == 7 and figures["timeline"][-1]["bitrate_kbps"] == 2500
+    assert call(api(), http_event("GET", f"/v1/streams/{stream_id}/analytics", claims=BOB))[0] == 403
+    assert call(api(), http_event("GET", f"/v1/streams/{stream_id}/analytics"))[0] == 401
+
+
+def test_partial_batch_failure_reports_only_the_bad_records(aws: dict[str, str]) -> None:
+    from analytics.consumer import process_sqs_batch
+    from analytics.store import DynamoAnalyticsStore
+
+    good, broken = create_stream(), create_stream()
+    now = time.time()
+
+    class FailingForOneStream(DynamoAnalyticsStore):
+        def apply(self, delta: Any, at: float) -> None:
+            if delta.stream_id == broken:
+                raise RuntimeError("throttled")
+            super().apply(delta, at)
+
+    store = FailingForOneStream(analytics_table=aws["ANALYTICS_TABLE"], streams_table=aws["STREAMS_TABLE"],
+                                dynamodb=boto3.client("dynamodb"))
+    event = sqs_event([
+        {"v": 1, "stream_id": good, "session_id": "none", "viewer_id": "a", "at": now},
+        "not json",
+        {"v": 1, "stream_id": broken, "session_id": "none", "viewer_id": "b", "at": now},
+        {"v": 1, "stream_id": good, "viewer_id": "x" * 500, "at": now},
+    ])
+    result = process_sqs_batch(event, store, now=now)
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == ["m1", "m2", "m3"]
+    item = boto3.client("dynamodb").get_item(TableName=aws["STREAMS_TABLE"], Key={"stream_id": {"S": good}})["Item"]
+    assert item["viewer_count"]["N"] == "1"
+
+
+def test_viewer_count_goes_stale_after_60_s_without_heartbeats() -> None:
+    from streamforge.streams import effective_viewer_count
+
+    assert effective_viewer_count({"viewer_count": 5, "viewer_count_at": 1000}, now=1059) == 5
+    assert effective_viewer_count({"viewer_count": 5, "viewer_count_at": 1000}, now=1061) == 0
+    assert effective_viewer_count({}, now=1000) == 0

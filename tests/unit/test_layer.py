@@ -1,0 +1,79 @@
+"""Shared layer rules: cursors, config, attribute conversion, key hashing, OpenAPI drift."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from streamforge import keys
+from streamforge.config import EnvConfig
+from streamforge.ddb import from_item, to_item
+from streamforge.errors import BadRequest
+from streamforge.pagination import decode_cursor, encode_cursor
+
+pytestmark = pytest.mark.unit
+KEY_NAMES = frozenset({"stream_id", "status", "created_at"})
+LEK = {"stream_id": {"S": "st_aaaaaaaaaaaaaaaa"}, "status": {"S": "live"}, "created_at": {"S": "2026-11-25T10:00Z"}}
+
+
+def test_cursor_round_trips_and_is_bound_to_its_scope() -> None:
+    cursor = encode_cursor(LEK, "by_status|live|")
+    assert decode_cursor(cursor, "by_status|live|", KEY_NAMES) == LEK
+    with pytest.raises(BadRequest):
+        decode_cursor(cursor, "by_status|offline|", KEY_NAMES)
+    with pytest.raises(BadRequest):
+        decode_cursor(cursor, "by_status|live|", frozenset({"stream_id"}))
+
+
+@given(st.text(max_size=300))
+def test_no_string_decodes_as_a_cursor_without_the_mac(text: str) -> None:
+    with pytest.raises(BadRequest):
+        decode_cursor(text, "by_status|live|", KEY_NAMES)
+
+
+def test_env_config_validates_and_coerces() -> None:
+    class Config(EnvConfig):
+        streams_table: str
+        auto_confirm_signup: bool = False
+
+    assert Config.from_env({"STREAMS_TABLE": "t", "AUTO_CONFIRM_SIGNUP": "true"}).auto_confirm_signup is True
+    with pytest.raises(ValidationError):
+        Config.from_env({})
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=5), st.one_of(
+    st.integers(-10**12, 10**12), st.text(max_size=20), st.booleans(),
+    st.lists(st.integers(0, 100), max_size=3), st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=3))))
+def test_attribute_conversion_round_trips(values: dict[str, object]) -> None:
+    assert from_item(to_item(values)) == values
+
+
+def test_stream_keys_hash_and_compare_in_constant_time() -> None:
+    key = keys.generate_stream_key()
+    assert keys.key_matches(key, keys.hash_stream_key(key))
+    assert not keys.key_matches(key + "x", keys.hash_stream_key(key))
+    assert key not in keys.redact(key)
+
+
+def test_committed_openapi_matches_the_handlers() -> None:
+    from openapi_spec import build_openapi, render
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+    assert committed.read_text() == render(), "docs/openapi.json is stale: run `python -m openapi_spec`"
+    document = build_openapi()
+    operations = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
+    expected = {("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
+                ("GET", "/v1/users/me"), ("PATCH", "/v1/users/me"), ("GET", "/v1/users/{username}"),
+                ("PUT", "/v1/users/{username}/follow"), ("DELETE", "/v1/users/{username}/follow"),
+                ("POST", "/v1/streams"), ("GET", "/v1/streams"), ("GET", "/v1/streams/{stream_id}"),
+                ("PATCH", "/v1/streams/{stream_id}"), ("DELETE", "/v1/streams/{stream_id}"),
+                ("POST", "/v1/streams/{stream_id}/keys"), ("GET", "/v1/streams/{stream_id}/keys"),
+                ("DELETE", "/v1/streams/{stream_id}/keys/{key_id}"), ("GET", "/v1/streams/{stream_id}/sessions"),
+                ("POST", "/v1/analytics/heartbeat"), ("GET", "/v1/streams/{stream_id}/analytics")}
+    assert operations == expected
+    assert "HTTPValidationError" not in json.dumps(document)
+    assert document["paths"]["/v1/streams"]["post"]["security"] == [{"bearerAuth": []}]
