@@ -1,0 +1,189 @@
+// The watch page: hls.js (or native HLS) playback, live status and viewer count, analytics heartbeats.
+
+import { api } from "./api.js";
+import { formatCount, guarded, h, showError } from "./dom.js";
+import { live } from "./live.js";
+
+const HEARTBEAT_MS = 15000;
+const VIEWER_KEY = "streamforge.viewer_id";
+// Right after a stream goes live its first playlist may be seconds away; keep trying for about a minute.
+const MAX_LOAD_RETRIES = 20;
+const RETRY_MS = 3000;
+
+let hlsLoading = null;
+
+// hls.js ships as a UMD bundle; served from web/node_modules, it defines window.Hls.
+function loadHls() {
+  if (!hlsLoading) {
+    hlsLoading = new Promise((resolve) => {
+      const script = document.createElement("script");
+      script.src = "/node_modules/hls.js/dist/hls.min.js";
+      script.onload = () => resolve(window.Hls || null);
+      script.onerror = () => resolve(null);
+      document.head.append(script);
+    });
+  }
+  return hlsLoading;
+}
+
+// Anonymous and stable per browser, so analytics counts a returning viewer once.
+function viewerId() {
+  let id = localStorage.getItem(VIEWER_KEY);
+  if (!id) {
+    const bytes = crypto.getRandomValues(new Uint8Array(12));
+    id = "v_" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem(VIEWER_KEY, id);
+  }
+  return id;
+}
+
+class Player {
+  constructor(video, setState) {
+    this.video = video;
+    this.setState = setState;
+    this.hls = null;
+    this.url = null;
+    this.retries = 0;
+    this.retryTimer = null;
+  }
+
+  async start(url) {
+    if (this.url === url && (this.hls || this.video.src)) return;
+    this.stop();
+    this.url = url;
+    this.retries = 0;
+    this.setState("loading");
+    const Hls = await loadHls();
+    if (Hls && Hls.isSupported()) {
+      this.attachHls(Hls);
+    } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
+      this.video.src = url;
+      this.play();
+    } else {
+      this.fail("this browser cannot play HLS");
+    }
+  }
+
+  attachHls(Hls) {
+    const hls = new Hls({ liveSyncDurationCount: 3, enableWorker: true });
+    this.hls = hls;
+    hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (!data.fatal || this.hls !== hls) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+        hls.recoverMediaError();
+      } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR && this.retries < MAX_LOAD_RETRIES) {
+        // Usually the playlist is not written yet: start over shortly.
+        this.retries += 1;
+        this.setState("loading");
+        this.retryTimer = setTimeout(() => {
+          if (this.hls !== hls) return;
+          hls.destroy();
+          this.hls = null;
+          this.attachHls(Hls);
+        }, RETRY_MS);
+      } else {
+        this.fail(`playback failed: ${data.details}`);
+      }
+    });
+    hls.loadSource(this.url);
+    hls.attachMedia(this.video);
+  }
+
+  play() {
+    // Browsers allow autoplay only when muted; the controls let the viewer unmute.
+    this.video.muted = true;
+    this.video.play().catch(() => this.setState("paused"));
+  }
+
+  fail(message) {
+    this.video.dataset.hlsFatal = message;
+    this.setState("error");
+    showError(new Error(message));
+    this.stop();
+  }
+
+  stop() {
+    clearTimeout(this.retryTimer);
+    if (this.hls) this.hls.destroy();
+    this.hls = null;
+    this.url = null;
+  }
+}
+
+export function renderWatch(main, streamId) {
+  const title = h("h1", { tabindex: "-1" }, "Loading…");
+  const status = h("span", { class: "badge", id: "stream-status" }, "…");
+  const viewers = h("span", { id: "viewer-count", "aria-live": "polite" }, "");
+  const owner = h("p", { class: "muted" });
+  const video = h("video", { id: "player", controls: true, playsinline: true, "data-state": "idle",
+    "aria-label": "Live stream player" });
+  const notice = h("p", { class: "notice", "aria-live": "polite" });
+  main.replaceChildren(h("article", { class: "watch" },
+    title, owner, h("p", { class: "meta" }, status, " ", viewers), video, notice));
+
+  const player = new Player(video, (state) => { video.dataset.state = state; });
+  let stream = null;
+  let waitingSince = null;
+  let bufferingMs = 0;
+  let heartbeatTimer = null;
+
+  const setViewers = (count) => {
+    if (Number.isFinite(count)) viewers.textContent = formatCount(count);
+  };
+  const apply = (fresh) => {
+    stream = fresh;
+    title.textContent = stream.title;
+    owner.textContent = `by ${stream.owner_username}`;
+    status.textContent = stream.status;
+    status.dataset.status = stream.status;
+    setViewers(stream.viewer_count);
+    if (stream.status === "offline") {
+      notice.textContent = "This stream is offline. It will start here when it goes live.";
+    } else {
+      notice.textContent = stream.status === "reconnecting" ? "The broadcaster is reconnecting…" : "";
+      player.start(stream.playback_url);
+    }
+  };
+  const reload = () => guarded(async () => apply(await api.stream(streamId)));
+
+  const beat = () => {
+    if (!stream || stream.status === "offline" || video.paused) return;
+    const level = player.hls && player.hls.levels[player.hls.currentLevel];
+    const body = { stream_id: streamId, viewer_id: viewerId(), buffering_ms: Math.round(bufferingMs) };
+    if (level && level.height) body.rendition = `${level.height}p`;
+    bufferingMs = 0;
+    api.heartbeat(body).catch(() => {}); // a lost heartbeat only costs one data point
+  };
+
+  video.addEventListener("waiting", () => { waitingSince = performance.now(); });
+  video.addEventListener("playing", () => {
+    video.dataset.state = "playing";
+    if (waitingSince !== null) bufferingMs += performance.now() - waitingSince;
+    waitingSince = null;
+    if (!heartbeatTimer) {
+      beat();
+      heartbeatTimer = setInterval(() => { beat(); reload(); }, HEARTBEAT_MS);
+    }
+  });
+
+  const unsubscribe = live.subscribe(streamId, (message) => {
+    if (message.missed) {
+      reload();
+      return;
+    }
+    const count = message.viewer_count ?? message.concurrent_viewers ?? message.viewers;
+    setViewers(Number(count));
+    if (message.type === "stream.live" || message.type === "stream.offline" || message.type === "stream.updated") {
+      reload();
+    }
+  });
+
+  reload();
+  return () => {
+    unsubscribe();
+    clearInterval(heartbeatTimer);
+    player.stop();
+    video.removeAttribute("src");
+  };
+}
