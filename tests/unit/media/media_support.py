@@ -7,7 +7,7 @@ import contextlib
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,7 +78,7 @@ class FakeStore:
             if session and session["status"] != ENDED:
                 session["status"] = status
 
-    def update_live_info(self, stream_id: str, session_id: str, fields: dict[str, Any], at: str) -> None:
+    def update_live_info(self, stream_id: str, session_id: str, fields: Mapping[str, Any], at: str) -> None:
         with self.lock:
             stream = self.streams.get(stream_id)
             if stream and stream.get("current_session_id") == session_id:
@@ -220,3 +220,57 @@ async def start_ffmpeg(url: str, seconds: float, **kwargs: Any) -> asyncio.subpr
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None
+
+
+class RawRtmpClient:
+    """A minimal RTMP publisher built from the server's own codec, for protocol-level tests."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from streamforge_media.rtmp.chunk import ChunkParser, ChunkWriter
+
+        self.reader, self.writer = reader, writer
+        self.parser = ChunkParser(max_message_size=1 << 24, max_chunk_size=1 << 24)
+        self.chunks = ChunkWriter()
+
+    @classmethod
+    async def connect(cls, port: int) -> RawRtmpClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = cls(reader, writer)
+        writer.write(b"\x03" + bytes(1536))
+        await reader.readexactly(1 + 1536 * 2)
+        writer.write(bytes(1536))
+        return client
+
+    def send(self, type_id: int, payload: bytes, stream_id: int = 0, timestamp: int = 0, csid: int = 3) -> None:
+        from streamforge_media.rtmp.chunk import Message
+
+        self.writer.write(self.chunks.encode(Message(type_id, stream_id, timestamp, payload, csid)))
+
+    def command(self, *values: Any, stream_id: int = 0) -> None:
+        from streamforge_media.rtmp import amf0
+
+        self.send(20, amf0.encode(*values), stream_id)
+
+    async def read_commands(self, timeout_s: float = 2.0) -> list[list[Any]]:
+        """Commands received until the server closes the connection or the timeout passes."""
+        from streamforge_media.rtmp import amf0
+
+        received = []
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(timeout_s):
+                while data := await self.reader.read(65536):
+                    for message in self.parser.feed(data):
+                        if message.type_id == 1:
+                            self.parser.chunk_size = int.from_bytes(message.payload[:4], "big")
+                        if message.type_id == 20:
+                            received.append(amf0.decode(message.payload))
+        return received
+
+    async def publish(self, key: str, app: str = "live") -> None:
+        self.command("connect", 1.0, {"app": app, "type": "nonprivate", "tcUrl": f"rtmp://x/{app}"})
+        self.command("createStream", 2.0, None)
+        self.command("publish", 0.0, None, key, "live", stream_id=1)
+        await self.writer.drain()
+
+    def close(self) -> None:
+        self.writer.transport.abort()

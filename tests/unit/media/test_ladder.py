@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from streamforge_media import hls
+from streamforge_media.ladder import DEFAULT_LADDER, Rendition, Rung, parse_ladder, select_renditions
+
+pytestmark = pytest.mark.unit
+
+
+@given(st.integers(2, 4096), st.integers(2, 2160))
+def test_selection_properties(width: int, height: int) -> None:
+    renditions = select_renditions(DEFAULT_LADDER, width, height)
+    assert renditions
+    for r in renditions:
+        assert r.width % 2 == 0 and r.height % 2 == 0
+        assert r.height <= max(height, 2)
+    heights = [r.height for r in renditions]
+    assert heights == sorted(heights, reverse=True)
+    kept = [rung for rung in DEFAULT_LADDER if rung.height <= height]
+    if kept:
+        assert heights == [rung.height for rung in kept]
+    else:
+        assert len(renditions) == 1
+        assert renditions[0].height == height - height % 2 or renditions[0].height == 2
+        assert renditions[0].width == max(2, width - width % 2)
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    ((1280, 720), ["720p", "480p", "360p", "160p"]),
+    ((1920, 1080), ["1080p", "720p", "480p", "360p", "160p"]),
+    ((641, 361), ["360p", "160p"]),
+    ((1279, 719), ["480p", "360p", "160p"]),
+])
+def test_default_ladder(size: tuple[int, int], expected: list[str]) -> None:
+    assert [r.name for r in select_renditions(DEFAULT_LADDER, *size)] == expected
+
+
+def test_720p_widths() -> None:
+    assert select_renditions(DEFAULT_LADDER, 1280, 720)[0] == Rendition("720p", 1280, 720, 3000)
+    assert select_renditions(DEFAULT_LADDER, 1280, 720)[-1] == Rendition("160p", 284, 160, 250)
+
+
+def test_tiny_odd_source_gets_one_even_rung() -> None:
+    (only,) = select_renditions(DEFAULT_LADDER, 177, 99)
+    assert (only.width, only.height) == (176, 98)
+    assert 50 <= only.bitrate_kbps <= 250
+
+
+def test_parse_ladder_from_json() -> None:
+    ladder = parse_ladder('[{"name": "360p", "height": 360, "bitrate_kbps": 700},'
+                          ' {"name": "720p", "height": 720, "bitrate_kbps": 3000}]')
+    assert ladder == (Rung("720p", 720, 3000), Rung("360p", 360, 700))
+
+
+@pytest.mark.parametrize("text", ["[]", "{}", '[{"name": "a/b", "height": 360, "bitrate_kbps": 700}]',
+                                  '[{"name": "x", "height": 5, "bitrate_kbps": 700}]',
+                                  '[{"name": "x", "height": 360, "bitrate_kbps": 700}, '
+                                  '{"name": "x", "height": 240, "bitrate_kbps": 300}]'])
+def test_parse_ladder_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_ladder(text)
+
+
+def test_master_playlist_figures() -> None:
+    text = hls.render_master(select_renditions(DEFAULT_LADDER, 1280, 720), fps=30.0, has_audio=True)
+    assert "#EXT-X-STREAM-INF:BANDWIDTH=3770800,AVERAGE-BANDWIDTH=3284400,RESOLUTION=1280x720" in text
+    assert 'CODECS="avc1.64001f,mp4a.40.2"' in text  # High@3.1 for 720p30
+    assert "720p/index.m3u8" in text
+
+
+@pytest.mark.parametrize(("size", "fps", "level"), [
+    ((1920, 1080), 30.0, 40), ((1920, 1080), 60.0, 42), ((1280, 720), 60.0, 32), ((640, 360), 30.0, 30)])
+def test_avc_level(size: tuple[int, int], fps: float, level: int) -> None:
+    assert hls.avc_level(*size, fps) == level
+
+
+def test_media_playlist_rendering() -> None:
+    text = hls.render_media_playlist([hls.PlaylistEntry("a.ts", 2.0), hls.PlaylistEntry("b.ts", 2.002, True)],
+                                     target=hls.target_duration([2.0, 2.002]), media_sequence=7,
+                                     discontinuity_sequence=1, ended=True)
+    assert "#EXT-X-TARGETDURATION:2" in text and "#EXT-X-MEDIA-SEQUENCE:7" in text
+    assert "#EXT-X-DISCONTINUITY-SEQUENCE:1" in text
+    assert text.index("#EXT-X-DISCONTINUITY\n") < text.index("b.ts")
+    assert text.endswith("#EXT-X-ENDLIST\n")
+    assert [s.uri for s in hls.parse_media_playlist(text)] == ["a.ts", "b.ts"]

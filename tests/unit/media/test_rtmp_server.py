@@ -1,0 +1,244 @@
+"""Protocol-level behaviour of the RTMP server, with a fake pipeline (no ffmpeg) and fake store/S3."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness, wait_for
+from streamforge_media.pipeline import SegmentSink, TranscodePlan
+from streamforge_media.rtmp.server import RtmpLimits
+
+pytestmark = pytest.mark.unit
+
+AVC_HEADER = bytes([0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1F])
+KEYFRAME = bytes([0x17, 0x01, 0, 0, 0]) + b"frame"
+
+
+class FakePipeline:
+    instances: ClassVar[list[FakePipeline]] = []
+
+    def __init__(self, plan: TranscodePlan, workdir: Path, sink: SegmentSink) -> None:
+        self.plan = plan
+        self.fed: list[tuple[int, int, bytes]] = []
+        self.closed = False
+        FakePipeline.instances.append(self)
+
+    async def start(self) -> None:
+        pass
+
+    async def feed(self, type_id: int, timestamp: int, payload: bytes) -> None:
+        self.fed.append((type_id, timestamp, payload))
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        self.closed = True
+
+
+def harness(tmp_path: Path, **overrides: Any) -> Any:
+    FakePipeline.instances.clear()
+    return running_harness(make_config(tmp_path, **overrides), pipeline_factory=FakePipeline)
+
+
+async def publish_ok(port: int, key: str = STREAM_KEY) -> tuple[RawRtmpClient, list[list[Any]]]:
+    client = await RawRtmpClient.connect(port)
+    await client.publish(key)
+    return client, await client.read_commands(0.5)
+
+
+def codes(commands: list[list[Any]]) -> list[str]:
+    return [c[3]["code"] for c in commands if c[0] in ("onStatus", "_result", "_error")
+            and len(c) > 3 and isinstance(c[3], dict)]
+
+
+def test_good_key_publishes_and_media_reaches_pipeline(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path) as h:
+            client, commands = await publish_ok(h.server.port)
+            assert codes(commands) == ["NetConnection.Connect.Success", "NetStream.Publish.Start"]
+            assert h.store.streams[STREAM_ID]["status"] == "live"
+            client.send(18, b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00"
+                        b"\x00\x05width\x00@t\x00\x00\x00\x00\x00\x00\x00\x06height\x00@n\x00\x00\x00\x00\x00\x00"
+                        b"\x00\x00\x09", stream_id=1)
+            client.send(9, AVC_HEADER, stream_id=1, csid=6)
+            client.send(9, KEYFRAME, stream_id=1, timestamp=40, csid=6)
+            await wait_for(lambda: FakePipeline.instances and len(FakePipeline.instances[0].fed) == 2, 2)
+            pipe = FakePipeline.instances[0]
+            assert [r.name for r in pipe.plan.renditions] == ["240p", "160p"]  # 320x240 source
+            assert pipe.fed[0][2] == AVC_HEADER
+            client.close()
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+            assert pipe.closed
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("key", ["sk_wrong", STREAM_KEY + "x", ""])
+def test_bad_key_gets_badname_and_close_within_1s(tmp_path: Path, key: str) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path) as h:
+            client = await RawRtmpClient.connect(h.server.port)
+            started = time.monotonic()
+            await client.publish(key)
+            client.send(9, KEYFRAME, stream_id=1, csid=6)
+            commands = await client.read_commands(3)
+            elapsed = time.monotonic() - started
+            assert codes(commands)[-1] == "NetStream.Publish.BadName"
+            assert next(c for c in commands if c[0] == "onStatus")[3]["level"] == "error"
+            assert elapsed < 1.0
+            assert not h.store.sessions and h.store.streams[STREAM_ID]["status"] == "offline"
+            assert not FakePipeline.instances and not h.objects.objects and not h.events.events
+    asyncio.run(scenario())
+
+
+def test_wrong_app_is_rejected(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path) as h:
+            client = await RawRtmpClient.connect(h.server.port)
+            await client.publish(STREAM_KEY, app="other")
+            assert codes(await client.read_commands(2)) == ["NetConnection.Connect.Rejected"]
+            assert not h.store.sessions
+    asyncio.run(scenario())
+
+
+def test_query_string_is_stripped_from_the_key(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path) as h:
+            _, commands = await publish_ok(h.server.port, STREAM_KEY + "?bandwidth=6000")
+            assert codes(commands)[-1] == "NetStream.Publish.Start"
+    asyncio.run(scenario())
+
+
+def test_second_publisher_refused_then_accepted_in_grace(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path, reconnect_grace_s=5) as h:
+            first, _ = await publish_ok(h.server.port)
+            _second, commands = await publish_ok(h.server.port)
+            assert codes(commands)[-1] == "NetStream.Publish.BadName"
+            session = h.store.streams[STREAM_ID]["current_session_id"]
+            first.close()
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+            _third, commands = await publish_ok(h.server.port)
+            assert codes(commands)[-1] == "NetStream.Publish.Start"
+            assert h.store.streams[STREAM_ID]["current_session_id"] == session
+            assert h.store.streams[STREAM_ID]["status"] == "live"
+            assert len(h.store.sessions) == 1
+    asyncio.run(scenario())
+
+
+def test_grace_expiry_ends_session(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path, reconnect_grace_s=1) as h:
+            client, _ = await publish_ok(h.server.port)
+            client.close()
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 4)
+            (session,) = h.store.sessions.values()
+            assert session["status"] == "ended" and session["vod_url"] is None  # no segments, no VOD
+            assert h.events.types() == ["Stream Live", "Stream Offline", "Session Recorded"]
+            assert [d["seq"] for _, d in h.events.events] == [1, 2, 3]
+    asyncio.run(scenario())
+
+
+def test_revoked_key_disconnects_and_ends_without_grace(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path, reconnect_grace_s=60) as h:
+            client, _ = await publish_ok(h.server.port)
+            h.store.revoke()
+            started = time.monotonic()
+            await client.read_commands(5)  # returns when the server closes the connection
+            assert time.monotonic() - started < 5
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
+    asyncio.run(scenario())
+
+
+def test_idle_publisher_dropped(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        limits = RtmpLimits(handshake_timeout_s=1, idle_timeout_s=0.6)
+        async with harness(tmp_path, limits=limits) as h:
+            started = time.monotonic()
+            client, _ = await publish_ok(h.server.port)
+            await client.read_commands(5)
+            assert 0.5 < time.monotonic() - started < 2
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+    asyncio.run(scenario())
+
+
+def test_media_before_publish_is_dropped(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path) as h:
+            client = await RawRtmpClient.connect(h.server.port)
+            client.command("connect", 1.0, {"app": "live"})
+            client.send(9, AVC_HEADER, stream_id=1, csid=6)
+            client.send(9, KEYFRAME, stream_id=1, csid=6)
+            await client.read_commands(0.3)
+            assert not FakePipeline.instances and not h.store.sessions
+    asyncio.run(scenario())
+
+
+GARBAGE = [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # TLS ClientHello
+    b"\x03" + bytes(100),  # truncated C1
+    b"\x06" + bytes(1536),  # RTMPE
+    b"\x03" + bytes(3072) + b"\x03\xff\xff\xff\xff\xff\xff\x14" + bytes(4),  # absurd message length
+    b"\x03" + bytes(3072) + b"\x02\x00\x00\x00\x00\x00\x04\x01" + bytes(4) + b"\x7f\xff\xff\xff",  # chunk size
+    b"\x03" + bytes(3072) + b"\x44" + bytes(10),  # fmt 1 on an unopened chunk stream
+    b"\x03" + bytes(3072) + b"\x03" + bytes(3) + b"\x00\x00\x05\x14" + bytes(4) + b"\x07\x00\x01xx",  # bad AMF
+]
+
+
+def test_garbage_closes_only_that_connection(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        limits = RtmpLimits(handshake_timeout_s=0.5, idle_timeout_s=5, max_connections_per_ip=64,
+                            max_message_size=1 << 20)
+        async with harness(tmp_path, limits=limits) as h:
+            good, commands = await publish_ok(h.server.port)
+            assert codes(commands)[-1] == "NetStream.Publish.Start"
+            for payload in GARBAGE:
+                reader, writer = await asyncio.open_connection("127.0.0.1", h.server.port)
+                writer.write(payload)
+                started = time.monotonic()
+                async with asyncio.timeout(3):
+                    while await reader.read(65536):
+                        pass
+                assert time.monotonic() - started < 1.5
+                writer.close()
+            good.send(9, AVC_HEADER, stream_id=1, csid=6)
+            good.send(9, KEYFRAME, stream_id=1, csid=6)
+            await wait_for(lambda: FakePipeline.instances and FakePipeline.instances[0].fed, 2)
+            assert h.store.streams[STREAM_ID]["status"] == "live"
+    asyncio.run(scenario())
+
+
+def test_connections_per_ip_limit(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        limits = RtmpLimits(handshake_timeout_s=2, max_connections_per_ip=3)
+        async with harness(tmp_path, limits=limits) as h:
+            held = [await asyncio.open_connection("127.0.0.1", h.server.port) for _ in range(3)]
+            await wait_for(lambda: h.server.connection_count == 3, 2)
+            reader, _ = await asyncio.open_connection("127.0.0.1", h.server.port)
+            async with asyncio.timeout(2):
+                assert await reader.read(10) == b""
+            for _, writer in held:
+                writer.close()
+            await wait_for(lambda: h.server.connection_count == 0, 2)
+            _, commands = await publish_ok(h.server.port)
+            assert codes(commands)[-1] == "NetStream.Publish.Start"
+    asyncio.run(scenario())
+
+
+def test_per_stream_grace_override(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path, reconnect_grace_s=60) as h:
+            h.store.streams[STREAM_ID]["reconnect_grace_s"] = 0
+            client, _ = await publish_ok(h.server.port)
+            client.close()
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
+    asyncio.run(scenario())
+
+
+def test_config_replace_keeps_types(tmp_path: Path) -> None:
+    config = replace(make_config(tmp_path), reconnect_grace_s=3)
+    assert config.reconnect_grace_s == 3
