@@ -11,11 +11,11 @@ import asyncio
 import logging
 from typing import Any
 
-import boto3
 from aiohttp import web
 from botocore.exceptions import ClientError
 
-from local.template import LOCAL_REGION, Template
+from local.provision import emulator_client
+from local.template import Template
 
 log = logging.getLogger("streamforge.local.cdn")
 
@@ -46,7 +46,7 @@ def media_bucket_of(template: Template) -> str:
 class Cdn:
     def __init__(self, *, bucket: str, endpoint_url: str) -> None:
         self.bucket = bucket
-        self._s3 = boto3.session.Session(region_name=LOCAL_REGION).client("s3", endpoint_url=endpoint_url)
+        self._s3 = emulator_client("s3", endpoint_url)
 
     def app(self) -> web.Application:
         app = web.Application()

@@ -15,10 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
 from local.functions import FunctionRuntime, InvocationError
-from local.provision import Provisioner
+from local.provision import Provisioner, emulator_client
 from local.template import LOCAL_REGION, Template
 
 log = logging.getLogger("streamforge.local.events")
@@ -82,7 +80,7 @@ class QueuePoller:
     def __init__(self, source: QueueSource, runtime: FunctionRuntime, *, endpoint_url: str) -> None:
         self.source = source
         self.runtime = runtime
-        self._sqs = boto3.session.Session(region_name=LOCAL_REGION).client("sqs", endpoint_url=endpoint_url)
+        self._sqs = emulator_client("sqs", endpoint_url)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

@@ -44,9 +44,24 @@ class FunctionSpec:
     arn: str
 
 
+def triggered_functions(template: Template) -> set[str]:
+    """Functions something invokes locally: API integrations, event source mappings and rule targets.
+
+    CDK's own custom-resource providers (deploy-time only) are left out.
+    """
+    references = [props.get("IntegrationUri") for _, props in template.of_type("AWS::ApiGatewayV2::Integration")]
+    references += [props.get("FunctionName") for _, props in template.of_type("AWS::Lambda::EventSourceMapping")]
+    references += [target.get("Arn") for _, props in template.of_type("AWS::Events::Rule")
+                   for target in props.get("Targets", [])]
+    return {logical_id for logical_id in map(template.try_logical_id_of, references) if logical_id}
+
+
 def function_specs(template: Template, *, overrides: dict[str, str]) -> dict[str, FunctionSpec]:
     specs = {}
+    triggered = triggered_functions(template)
     for logical_id, props in template.of_type("AWS::Lambda::Function"):
+        if logical_id not in triggered:
+            continue
         environment = {}
         for name, value in props.get("Environment", {}).get("Variables", {}).items():
             resolved = template.try_resolve(value)
@@ -57,9 +72,9 @@ def function_specs(template: Template, *, overrides: dict[str, str]) -> dict[str
         environment.update({k: v for k, v in overrides.items() if k in environment})
         layer_dirs = []
         for layer in props.get("Layers", []):
-            if isinstance(layer, dict) and template.resources.get(template.logical_id_of(layer), {}).get(
-                    "Type") == LAYER_TYPE:
-                layer_dirs.append(template.asset_path(template.logical_id_of(layer)) / "python")
+            layer_id = template.try_logical_id_of(layer)
+            if layer_id and template.resources[layer_id].get("Type") == LAYER_TYPE:
+                layer_dirs.append(template.asset_path(layer_id) / "python")
             # External layers (Powertools) are provided by the local virtualenv.
         resolved_name = template.resolved.get(logical_id)
         specs[logical_id] = FunctionSpec(

@@ -22,6 +22,13 @@ log = logging.getLogger("streamforge.local.provision")
 LAMBDA_ARN_PREFIX = f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:"
 
 
+def emulator_client(service: str, endpoint_url: str) -> Any:
+    """Emulators accept any credentials; fixed ones keep a developer's real AWS profile out of it."""
+    session = boto3.session.Session(region_name=LOCAL_REGION, aws_access_key_id="test",
+                                    aws_secret_access_key="test")
+    return session.client(service, endpoint_url=endpoint_url)
+
+
 def physical_name(logical_id: str) -> str:
     return f"{STACK_NAME}-{logical_id}"
 
@@ -36,8 +43,7 @@ def bind_functions(template: Template) -> None:
 class Provisioner:
     def __init__(self, template: Template, *, endpoint_url: str) -> None:
         self.template = template
-        session = boto3.session.Session(region_name=LOCAL_REGION)
-        self._client: Callable[[str], Any] = lambda service: session.client(service, endpoint_url=endpoint_url)
+        self._client: Callable[[str], Any] = lambda service: emulator_client(service, endpoint_url)
 
     def provision(self) -> None:
         bind_functions(self.template)

@@ -6,6 +6,7 @@ never keeps a second, hand-written list of routes, tables or environment variabl
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,10 +78,22 @@ class Template:
                 target = value["Fn::GetAtt"]
                 return str(target[0] if isinstance(target, list) else target.split(".")[0])
             if "Fn::Join" in value:
+                # e.g. `arn:${Partition}:apigateway:...:functions/${Fn.Arn}/invocations`: skip pseudo parameters.
                 for part in value["Fn::Join"][1]:
                     if isinstance(part, dict):
-                        return self.logical_id_of(part)
+                        with contextlib.suppress(UnresolvableError):
+                            logical_id = self.logical_id_of(part)
+                            if logical_id in self.resources:
+                                return logical_id
         raise UnresolvableError(f"no logical id in {value!r}")
+
+    def try_logical_id_of(self, value: Any) -> str | None:
+        """The template resource behind `value`, or None for external ARNs and literals."""
+        try:
+            logical_id = self.logical_id_of(value)
+        except UnresolvableError:
+            return None
+        return logical_id if logical_id in self.resources else None
 
     def resolve(self, value: Any) -> Any:
         """Resolve intrinsics recursively; raise UnresolvableError for what is not emulated."""

@@ -121,11 +121,12 @@ class WebSocketGateway:
             return json_error(status, "unauthorized" if status in (401, 403) else "connect_refused",
                               "Connection refused")
         socket = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)
-        await socket.prepare(request)
         connection = Connection(connection_id, socket, request.remote or "127.0.0.1",
                                 request.headers.get("User-Agent", ""))
+        # Registered before the handshake completes, so the client never sees an id the API calls Gone.
         self.connections[connection_id] = connection
         try:
+            await socket.prepare(request)
             async for message in socket:
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
@@ -170,10 +171,10 @@ class WebSocketGateway:
             return web.Response(status=200)
         if request.method == "GET":
             iso = "%Y-%m-%dT%H:%M:%S.000Z"
-            return web.json_response({
-                "ConnectedAt": time.strftime(iso, time.gmtime(connection.connected_at)),
-                "LastActiveAt": time.strftime(iso, time.gmtime(connection.last_active_at)),
-                "Identity": {"SourceIp": connection.source_ip, "UserAgent": connection.user_agent},
+            return web.json_response({  # the wire names of the real API, which boto3 maps to ConnectedAt etc.
+                "connectedAt": time.strftime(iso, time.gmtime(connection.connected_at)),
+                "lastActiveAt": time.strftime(iso, time.gmtime(connection.last_active_at)),
+                "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
             })
         if request.method == "DELETE":
             await connection.socket.close()

@@ -51,10 +51,11 @@ def test_cdn_range_requests_and_misses(api_platform: PlatformThread) -> None:
 async def _websocket_round_trip(platform: PlatformThread) -> tuple[str, dict[str, Any]]:
     management = boto3.client("apigatewaymanagementapi", endpoint_url=f"http://127.0.0.1:{platform.ports.websocket}",
                               region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    ws_gateway = platform.platform.ws_gateway
+    assert ws_gateway is not None
+    before = set(ws_gateway.connections)
     async with aiohttp.ClientSession() as session, session.ws_connect(platform.urls["websocket"]) as socket:
-        ws_gateway = platform.platform.ws_gateway
-        assert ws_gateway is not None
-        connection_id = next(iter(ws_gateway.connections))
+        (connection_id,) = set(ws_gateway.connections) - before
         await asyncio.to_thread(management.post_to_connection, ConnectionId=connection_id,
                                 Data=json.dumps({"type": "hello"}).encode())
         message = await asyncio.wait_for(socket.receive_json(), 10)

@@ -123,7 +123,7 @@ def test_errors_have_one_shape(api_platform: PlatformThread) -> None:
     user = sign_up_and_log_in(api)
     malformed = call("POST", f"{api}/v1/streams", raw_body=b'{"title": ', token=user.token)
     assert malformed.status == 400
-    missing = call("GET", f"{api}/v1/streams/st_doesnotexist0000")
+    missing = call("GET", f"{api}/v1/streams/st_{'a' * 16}")
     assert missing.status == 404
     no_route = call("GET", f"{api}/v2/nothing")
     assert no_route.status == 404

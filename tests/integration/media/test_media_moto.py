@@ -1,0 +1,160 @@
+"""The media task wired to real boto3 clients against a moto server over HTTP: DynamoDB items,
+S3 objects and headers, and the event sequence, for a real ffmpeg publish."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from streamforge.keys import hash_stream_key
+from streamforge_media.app import MediaTask
+from streamforge_media.config import MediaConfig
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")]
+
+STREAM_ID = "st_mmmmmmmmmmmmmmmm"
+KEY = "sk_" + "m" * 43
+LADDER = '[{"name": "240p", "height": 240, "bitrate_kbps": 400}, {"name": "160p", "height": 160, "bitrate_kbps": 200}]'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def create_resources() -> None:
+    db = boto3.client("dynamodb")
+    s = {"AttributeType": "S"}
+    db.create_table(TableName="Streams", BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": n, **s} for n in ("stream_id", "status", "created_at",
+                                                                                "owner_id")],
+                    KeySchema=[{"AttributeName": "stream_id", "KeyType": "HASH"}],
+                    GlobalSecondaryIndexes=[
+                        {"IndexName": "by_status", "Projection": {"ProjectionType": "ALL"},
+                         "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                                       {"AttributeName": "created_at", "KeyType": "RANGE"}]},
+                        {"IndexName": "by_owner", "Projection": {"ProjectionType": "ALL"},
+                         "KeySchema": [{"AttributeName": "owner_id", "KeyType": "HASH"},
+                                       {"AttributeName": "created_at", "KeyType": "RANGE"}]}])
+    db.create_table(TableName="StreamKeys", BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": n, **s} for n in ("key_hash", "stream_id", "created_at")],
+                    KeySchema=[{"AttributeName": "key_hash", "KeyType": "HASH"}],
+                    GlobalSecondaryIndexes=[
+                        {"IndexName": "by_stream", "Projection": {"ProjectionType": "ALL"},
+                         "KeySchema": [{"AttributeName": "stream_id", "KeyType": "HASH"},
+                                       {"AttributeName": "created_at", "KeyType": "RANGE"}]}])
+    db.create_table(TableName="Sessions", BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": n, **s} for n in ("stream_id", "session_id")],
+                    KeySchema=[{"AttributeName": "stream_id", "KeyType": "HASH"},
+                               {"AttributeName": "session_id", "KeyType": "RANGE"}])
+    now = "2026-11-25T00:00:00.000Z"
+    db.put_item(TableName="Streams", Item={
+        "stream_id": {"S": STREAM_ID}, "owner_id": {"S": "u1"}, "title": {"S": "t"}, "status": {"S": "offline"},
+        "record": {"BOOL": True}, "created_at": {"S": now}, "updated_at": {"S": now}, "event_seq": {"N": "0"},
+        "reconnect_grace_s": {"N": "1"}})
+    db.put_item(TableName="StreamKeys", Item={
+        "key_hash": {"S": hash_stream_key(KEY)}, "key_id": {"S": "key_abcdefabcdef"}, "stream_id": {"S": STREAM_ID},
+        "name": {"S": "default"}, "created_at": {"S": now}})
+    boto3.client("s3").create_bucket(Bucket="media")
+    events = boto3.client("events")
+    events.create_event_bus(Name="streamforge")
+
+
+def config(tmp_path: Path) -> MediaConfig:
+    return MediaConfig.from_env({
+        "STREAMS_TABLE": "Streams", "STREAM_KEYS_TABLE": "StreamKeys", "SESSIONS_TABLE": "Sessions",
+        "MEDIA_BUCKET": "media", "EVENT_BUS_NAME": "streamforge", "CDN_BASE_URL": "http://127.0.0.1:1/",
+        "RTMP_HOST": "127.0.0.1", "RTMP_PORT": "0", "STREAMFORGE_LADDER": LADDER,
+        "STREAMFORGE_HEALTH_INTERVAL_S": "1", "STREAMFORGE_WORK_DIR": str(tmp_path / "work")})
+
+
+def item(table: str, **key: str) -> dict[str, Any]:
+    raw = boto3.client("dynamodb").get_item(TableName=table, Key={k: {"S": v} for k, v in key.items()}).get("Item")
+    return raw or {}
+
+
+async def until(condition: Any, timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := await asyncio.to_thread(condition)):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+    return value
+
+
+def test_publish_to_vod_through_dynamodb_s3_and_eventbridge(moto_endpoint: str, tmp_path: Path) -> None:
+    create_resources()
+
+    async def scenario() -> None:
+        task = MediaTask.from_config(config(tmp_path))
+        await task.start()
+        try:
+            url = f"rtmp://127.0.0.1:{task.server.port}/live/{KEY}"
+            proc = await asyncio.create_subprocess_exec(
+                "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=44100",
+                "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-f", "flv", url)
+            live = await until(lambda: item("Streams", stream_id=STREAM_ID).get("status", {}).get("S") == "live", 5)
+            assert live
+            assert await asyncio.wait_for(proc.wait(), 15) == 0
+            await until(lambda: item("Streams", stream_id=STREAM_ID).get("status", {}).get("S") == "offline", 20)
+        finally:
+            await task.stop()
+
+    asyncio.run(scenario())
+    stream = item("Streams", stream_id=STREAM_ID)
+    assert "current_session_id" not in stream
+    assert [r["M"]["name"]["S"] for r in stream["renditions"]["L"]] == ["240p", "160p"]
+    assert set(stream["ingest_health"]["M"]) >= {"bitrate_kbps", "fps", "width", "height", "keyframe_interval_s"}
+    assert "last_used_at" in item("StreamKeys", key_hash=hash_stream_key(KEY))
+    sessions = boto3.client("dynamodb").query(
+        TableName="Sessions", KeyConditionExpression="stream_id = :s",
+        ExpressionAttributeValues={":s": {"S": STREAM_ID}})["Items"]
+    assert len(sessions) == 1
+    session = sessions[0]
+    sid = session["session_id"]["S"]
+    assert sid.startswith("ses_") and len(sid) == 4 + 15 + 6
+    assert session["status"]["S"] == "ended"
+    assert session["vod_url"]["S"] == f"http://127.0.0.1:1/vod/{STREAM_ID}/{sid}/master.m3u8"
+    assert float(session["duration_s"]["N"]) == pytest.approx(5.0, abs=2.0)
+    # Stream Live, at least one Ingest Health, Stream Offline, Session Recorded: each took a seq.
+    assert int(stream["event_seq"]["N"]) >= 4
+
+    s3 = boto3.client("s3")
+    segment = s3.list_objects_v2(Bucket="media", Prefix=f"live/{STREAM_ID}/240p/{sid}-")["Contents"][0]["Key"]
+    head = s3.head_object(Bucket="media", Key=segment)
+    assert head["ContentType"] == "video/mp2t"
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    head = s3.head_object(Bucket="media", Key=f"live/{STREAM_ID}/master.m3u8")
+    assert head["ContentType"] == "application/vnd.apple.mpegurl" and head["CacheControl"] == "max-age=1"
+    vod = s3.get_object(Bucket="media", Key=f"vod/{STREAM_ID}/{sid}/240p/index.m3u8")["Body"].read().decode()
+    assert vod.rstrip().endswith("#EXT-X-ENDLIST")
+    first = next(line for line in vod.splitlines() if line.endswith(".ts"))
+    # The relative URI resolves (from vod/{stream}/{session}/240p/) to the live segment object.
+    resolved = Path("/vod", STREAM_ID, sid, "240p", first).resolve().as_posix().lstrip("/")
+    s3.head_object(Bucket="media", Key=resolved)
+    assert s3.list_objects_v2(Bucket="media", Prefix=f"thumbs/{STREAM_ID}/latest.jpg")["KeyCount"] == 1
