@@ -18,15 +18,13 @@ except ImportError:
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
     raise
 
-# Assets (functions/, layers/shared, web/, the media image) are resolved relative to the repository root.
-os.chdir(ROOT)
 sys.path.insert(0, str(ROOT))
 
 from infra.application import build_app  # noqa: E402
 
 
 def main() -> None:
-    app, _ = build_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
+    app, _ = build_app(outdir=os.environ.get("CDK_OUTDIR", str(ROOT / "cdk.out")))
     app.synth()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Validations
@@ -12,8 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra import constants as c
 from infra.settings import Settings
 from infra.stack import StreamForgeStack
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from infra.support import REPO_ROOT
 
 
 def cdk_json_context() -> dict[str, Any]:

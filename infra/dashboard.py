@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.distribution import suppress_public_cdn_findings
-from infra.support import pin_logical_id, suppress
+from infra.support import pin_logical_id, repo_path, suppress
 
 # web/ serves its npm dependencies (hls.js, swagger-ui-dist) straight from node_modules; sources, source maps
 # and package metadata are not needed by browsers.
@@ -68,8 +68,8 @@ class Dashboard(Construct):
 
         sources = [s3deploy.Source.json_data(c.DASHBOARD_CONFIG_FILE, dict(runtime_config))]
         # `web/` may still be empty; an empty asset directory is not deployable, so it is only added with files.
-        if _has_files(Path(c.WEB_ASSET_DIR)):
-            sources.insert(0, s3deploy.Source.asset(c.WEB_ASSET_DIR, exclude=WEB_ASSET_EXCLUDE))
+        if _has_files(Path(repo_path(c.WEB_ASSET_DIR))):
+            sources.insert(0, s3deploy.Source.asset(repo_path(c.WEB_ASSET_DIR), exclude=WEB_ASSET_EXCLUDE))
         s3deploy.BucketDeployment(
             self,
             "Deployment",

@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import constants as c
-from infra.support import pin_logical_id, suppress
+from infra.support import pin_logical_id, repo_path, suppress
 
 ASSET_EXCLUDE = ["**/tests", "**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", "**/conftest.py"]
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -34,11 +34,11 @@ class Functions(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        code = lambda_.Code.from_asset(c.FUNCTIONS_ASSET_DIR, exclude=ASSET_EXCLUDE)
+        code = lambda_.Code.from_asset(repo_path(c.FUNCTIONS_ASSET_DIR), exclude=ASSET_EXCLUDE)
         shared_layer = lambda_.LayerVersion(
             self,
             c.SHARED_LAYER,
-            code=lambda_.Code.from_asset(c.SHARED_LAYER_ASSET_DIR, exclude=ASSET_EXCLUDE),
+            code=lambda_.Code.from_asset(repo_path(c.SHARED_LAYER_ASSET_DIR), exclude=ASSET_EXCLUDE),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="StreamForge shared code (streamforge package)",

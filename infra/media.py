@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import constants as c
-from infra.support import suppress
+from infra.support import repo_path, suppress
 
 # The image is built from the repository root (it needs layers/shared/python and media_tasks); everything
 # else stays out of the staged build context. Docker ignore syntax: exclude all, then re-include.
@@ -111,7 +111,7 @@ class MediaService(Construct):
         )
         self.task_definition.add_container(
             c.MEDIA_CONTAINER,
-            image=ecs.ContainerImage.from_asset(".", file=c.MEDIA_DOCKERFILE, exclude=MEDIA_IMAGE_EXCLUDE),
+            image=ecs.ContainerImage.from_asset(repo_path("."), file=c.MEDIA_DOCKERFILE, exclude=MEDIA_IMAGE_EXCLUDE),
             environment=dict(environment),
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix="media", log_group=logs.LogGroup(self, "TaskLogs", retention=log_retention)

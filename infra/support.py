@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import cast
 
 from aws_cdk import Acknowledgment, CfnElement, Validations
 from constructs import IConstruct
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def repo_path(relative: str) -> str:
+    """Absolute path of a repository directory, so synth works from any working directory."""
+    return str(REPO_ROOT / relative)
 
 
 def pin_logical_id(construct: IConstruct, logical_id: str) -> None:

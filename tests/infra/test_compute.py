@@ -1,0 +1,177 @@
+"""Lambda functions, HTTP and WebSocket APIs, events and the heartbeat queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import Synth, mentions
+
+pytestmark = pytest.mark.infra
+
+# From docs/contracts.md, written out here so the test does not trust infra/constants.py.
+HANDLERS = {
+    "UsersFunction": "users.handler.lambda_handler",
+    "MetadataFunction": "metadata.handler.lambda_handler",
+    "AnalyticsFunction": "analytics.handler.lambda_handler",
+    "AnalyticsConsumerFunction": "analytics.consumer.lambda_handler",
+    "NotificationsFunction": "notifications.handler.lambda_handler",
+    "NotificationsFanoutFunction": "notifications.fanout.lambda_handler",
+}
+CONTRACT_ENV = {
+    "STREAMS_TABLE", "STREAM_KEYS_TABLE", "SESSIONS_TABLE", "USERS_TABLE", "ANALYTICS_TABLE", "CONNECTIONS_TABLE",
+    "IDEMPOTENCY_TABLE", "MEDIA_BUCKET", "EVENT_BUS_NAME", "HEARTBEAT_QUEUE_URL", "USER_POOL_ID",
+    "USER_POOL_CLIENT_ID", "AUTO_CONFIRM_SIGNUP", "CDN_BASE_URL", "RTMP_INGEST_URL", "WEBSOCKET_MANAGEMENT_URL",
+    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL",
+}
+# ARCHITECTURE.md §3: (method, path, function, public).
+ROUTES = [
+    ("POST", "/v1/auth/signup", "UsersFunction", True),
+    ("POST", "/v1/auth/login", "UsersFunction", True),
+    ("POST", "/v1/auth/refresh", "UsersFunction", True),
+    ("GET", "/v1/users/me", "UsersFunction", False),
+    ("PATCH", "/v1/users/me", "UsersFunction", False),
+    ("GET", "/v1/users/{username}", "UsersFunction", True),
+    ("PUT", "/v1/users/{username}/follow", "UsersFunction", False),
+    ("DELETE", "/v1/users/{username}/follow", "UsersFunction", False),
+    ("POST", "/v1/streams", "MetadataFunction", False),
+    ("GET", "/v1/streams", "MetadataFunction", True),
+    ("GET", "/v1/streams/{id}", "MetadataFunction", True),
+    ("PATCH", "/v1/streams/{id}", "MetadataFunction", False),
+    ("DELETE", "/v1/streams/{id}", "MetadataFunction", False),
+    ("POST", "/v1/streams/{id}/keys", "MetadataFunction", False),
+    ("GET", "/v1/streams/{id}/keys", "MetadataFunction", False),
+    ("DELETE", "/v1/streams/{id}/keys/{key_id}", "MetadataFunction", False),
+    ("GET", "/v1/streams/{id}/sessions", "MetadataFunction", False),
+    ("POST", "/v1/analytics/heartbeat", "AnalyticsFunction", True),
+    ("GET", "/v1/streams/{id}/analytics", "AnalyticsFunction", False),
+]
+
+
+def _routes_of(synth: Synth, api_id: str) -> dict[str, dict[str, Any]]:
+    return {
+        route["Properties"]["RouteKey"]: route["Properties"]
+        for route in synth.of_type("AWS::ApiGatewayV2::Route").values()
+        if route["Properties"]["ApiId"] == {"Ref": api_id}
+    }
+
+
+def _integration_function(synth: Synth, route: dict[str, Any]) -> str:
+    integration_id = route["Target"]["Fn::Join"][1][1]["Ref"]
+    uri = synth.resources[integration_id]["Properties"]["IntegrationUri"]
+    return str(uri["Fn::GetAtt"][0] if "Fn::GetAtt" in uri else uri["Fn::Join"][1][5]["Fn::GetAtt"][0])
+
+
+def test_six_functions_with_contract_handlers_on_python312(synth: Synth) -> None:
+    functions = synth.of_type("AWS::Lambda::Function")
+    assert len(functions) >= 6
+    for function_id, handler in HANDLERS.items():
+        props = functions[function_id]["Properties"]
+        assert props["Handler"] == handler
+        assert props["Runtime"] == "python3.12"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert {"Ref": "SharedLayer"} in props["Layers"]
+        assert mentions(props["Layers"], ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-")
+
+
+def test_functions_share_one_code_asset_without_tests_or_bytecode(synth: Synth) -> None:
+    keys = {synth.resources[f]["Properties"]["Code"]["S3Key"] for f in HANDLERS}
+    assert len(keys) == 1
+    staged = synth.asset_dir("UsersFunction")
+    assert (staged / "users").is_dir()
+    assert not [p for p in staged.rglob("*") if p.name in ("tests", "__pycache__") or p.suffix == ".pyc"]
+    assert (synth.asset_dir("SharedLayer") / "python" / "streamforge").is_dir()
+
+
+@pytest.mark.parametrize("function_id", sorted(HANDLERS))
+def test_function_environment_follows_the_contract(synth: Synth, function_id: str) -> None:
+    env = synth.resources[function_id]["Properties"]["Environment"]["Variables"]
+    assert set(env) >= CONTRACT_ENV
+    assert env["STREAMS_TABLE"] == {"Ref": "StreamsTable"}
+    assert env["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
+    assert env["HEARTBEAT_QUEUE_URL"] == {"Ref": "HeartbeatQueue"}
+    assert env["AUTO_CONFIRM_SIGNUP"] == "true"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "StreamForge"
+    assert mentions(env["CDN_BASE_URL"], "MediaDistribution") and mentions(env["CDN_BASE_URL"], "https://")
+    assert mentions(env["RTMP_INGEST_URL"], "rtmp://") and mentions(env["RTMP_INGEST_URL"], ":1935/live")
+    assert mentions(env["WEBSOCKET_MANAGEMENT_URL"], "WebSocketApi")
+
+
+def test_jwt_authorizer_trusts_the_user_pool_and_client(synth: Synth) -> None:
+    (authorizer,) = synth.of_type("AWS::ApiGatewayV2::Authorizer").values()
+    props = authorizer["Properties"]
+    assert props["ApiId"] == {"Ref": "HttpApi"}
+    assert props["AuthorizerType"] == "JWT"
+    assert props["JwtConfiguration"]["Audience"] == [{"Ref": "UserPoolClient"}]
+    assert mentions(props["JwtConfiguration"]["Issuer"], "https://cognito-idp.")
+    assert mentions(props["JwtConfiguration"]["Issuer"], '{"Ref": "UserPool"}')
+    client = synth.resources["UserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False
+    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"} <= set(client["ExplicitAuthFlows"])
+
+
+@pytest.mark.parametrize(("method", "path", "function_id", "public"), ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
+def test_http_route(synth: Synth, method: str, path: str, function_id: str, public: bool) -> None:
+    route = _routes_of(synth, "HttpApi")[f"{method} {path}"]
+    assert _integration_function(synth, route) == function_id
+    if public:
+        assert route["AuthorizationType"] == "NONE"
+        assert "AuthorizerId" not in route
+    else:
+        assert route["AuthorizationType"] == "JWT"
+        assert "AuthorizerId" in route
+
+
+def test_http_api_has_only_the_contract_routes_throttling_and_cors(synth: Synth) -> None:
+    assert set(_routes_of(synth, "HttpApi")) == {f"{m} {p}" for m, p, *_ in ROUTES}
+    api = synth.resources["HttpApi"]["Properties"]
+    assert api["ProtocolType"] == "HTTP"
+    assert "Authorization" in api["CorsConfiguration"]["AllowHeaders"]
+    (stage,) = [s["Properties"] for s in synth.of_type("AWS::ApiGatewayV2::Stage").values()
+                if s["Properties"]["ApiId"] == {"Ref": "HttpApi"}]
+    assert stage["StageName"] == "$default"
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+
+
+def test_websocket_api_routes_all_go_to_notifications(synth: Synth) -> None:
+    api = synth.resources["WebSocketApi"]["Properties"]
+    assert api["ProtocolType"] == "WEBSOCKET"
+    assert api["RouteSelectionExpression"] == "$request.body.action"
+    routes = _routes_of(synth, "WebSocketApi")
+    assert set(routes) == {"$connect", "$disconnect", "$default", "subscribe", "unsubscribe"}
+    assert {_integration_function(synth, route) for route in routes.values()} == {"NotificationsFunction"}
+    assert any(s["Properties"]["ApiId"] == {"Ref": "WebSocketApi"} for s in
+               synth.of_type("AWS::ApiGatewayV2::Stage").values())
+    for function_id in ("NotificationsFunction", "NotificationsFanoutFunction"):
+        manage = [s for s in synth.function_statements(function_id) if s["Action"] == "execute-api:ManageConnections"]
+        assert manage and all(mentions(s["Resource"], "WebSocketApi") for s in manage)
+
+
+def test_event_bus_rules_route_stream_events(synth: Synth) -> None:
+    assert synth.resources["EventBus"]["Properties"]["Name"] == "streamforge"
+    rules = {k: v["Properties"] for k, v in synth.of_type("AWS::Events::Rule").items()}
+    expected = {
+        "NotificationsFanoutFunction": {"Stream Live", "Stream Offline", "Stream Updated"},
+        "AnalyticsConsumerFunction": {"Ingest Health"},
+    }
+    for function_id, detail_types in expected.items():
+        (rule,) = [r for r in rules.values() if r["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}]
+        assert rule["EventBusName"] == {"Ref": "EventBus"}
+        assert set(rule["EventPattern"]["detail-type"]) == detail_types
+        assert "DeadLetterConfig" in rule["Targets"][0]
+
+
+def test_heartbeat_queue_feeds_consumer_with_partial_batch_failures(synth: Synth) -> None:
+    queue = synth.resources["HeartbeatQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["HeartbeatDeadLetterQueue", "Arn"]}
+    (mapping,) = synth.of_type("AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["HeartbeatQueue", "Arn"]}
+    assert mapping["Properties"]["FunctionName"] == {"Ref": "AnalyticsConsumerFunction"}
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue_policies = [p["Properties"] for p in synth.of_type("AWS::SQS::QueuePolicy").values()
+                      if {"Ref": "HeartbeatQueue"} in p["Properties"]["Queues"]]
+    assert queue_policies and mentions(queue_policies, '"aws:SecureTransport": "false"')
+    send = [s for s in synth.function_statements("AnalyticsFunction") if mentions(s["Action"], "sqs:SendMessage")]
+    assert send and all(s["Resource"] == {"Fn::GetAtt": ["HeartbeatQueue", "Arn"]} for s in send)

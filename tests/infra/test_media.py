@@ -1,0 +1,96 @@
+"""The media task: Fargate service, NLB ingest, autoscaling, image asset and its least-privilege role."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.infra.conftest import Synth, as_list, mentions, synthesize
+
+pytestmark = pytest.mark.infra
+
+CONTEXT = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
+
+
+def _media_role(synth: Synth) -> str:
+    (task_definition,) = synth.of_type("AWS::ECS::TaskDefinition").values()
+    return str(task_definition["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])
+
+
+def test_fargate_task_sized_from_context_with_contract_environment(synth: Synth) -> None:
+    (task_definition,) = synth.of_type("AWS::ECS::TaskDefinition").values()
+    props = task_definition["Properties"]
+    assert props["RequiresCompatibilities"] == ["FARGATE"]
+    assert props["Cpu"] == str(CONTEXT["mediaTaskCpu"]) and props["Memory"] == str(CONTEXT["mediaTaskMemoryMiB"])
+    (container,) = props["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert {"STREAMS_TABLE", "STREAM_KEYS_TABLE", "SESSIONS_TABLE", "MEDIA_BUCKET", "EVENT_BUS_NAME",
+            "CDN_BASE_URL", "STREAMFORGE_RECONNECT_GRACE_S", "RTMP_PORT"} <= set(env)
+    assert env["STREAMFORGE_RECONNECT_GRACE_S"] == str(CONTEXT["reconnectGraceSeconds"])
+    assert json.loads(env["STREAMFORGE_LADDER"])[0]["height"] == CONTEXT["ladder"][0]["height"]
+    assert container["PortMappings"] == [{"ContainerPort": 1935, "Protocol": "tcp"}]
+    assert "HealthCheck" in container and container["LogConfiguration"]["LogDriver"] == "awslogs"
+    (cluster,) = synth.of_type("AWS::ECS::Cluster").values()
+    assert {"Name": "containerInsights", "Value": "enabled"} in cluster["Properties"]["ClusterSettings"]
+
+
+def test_service_behind_nlb_on_1935_with_cpu_autoscaling(synth: Synth) -> None:
+    (service,) = synth.of_type("AWS::ECS::Service").values()
+    assert service["Properties"]["LaunchType"] == "FARGATE"
+    assert service["Properties"]["LoadBalancers"][0]["ContainerPort"] == 1935
+    (nlb,) = synth.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    assert nlb["Properties"]["Type"] == "network" and nlb["Properties"]["Scheme"] == "internet-facing"
+    listeners = [listener["Properties"] for listener in synth.of_type("AWS::ElasticLoadBalancingV2::Listener").values()]
+    assert [(listener["Port"], listener["Protocol"]) for listener in listeners] == [(1935, "TCP")]
+    (target_group,) = synth.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert target_group["Properties"]["Port"] == 1935 and target_group["Properties"]["TargetType"] == "ip"
+    (scaling,) = synth.of_type("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    tracking = scaling["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+    (target,) = synth.of_type("AWS::ApplicationAutoScaling::ScalableTarget").values()
+    assert target["Properties"]["MaxCapacity"] > target["Properties"]["MinCapacity"] >= 1
+
+
+def test_image_build_context_holds_only_media_code_and_shared_layer(synth: Synth) -> None:
+    manifest = json.loads((synth.outdir / "StreamForge.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "media_tasks/Dockerfile"
+    context = synth.outdir / image["source"]["directory"]
+    assert sorted(p.name for p in context.iterdir()) == ["layers", "media_tasks"]
+    assert [p.name for p in (context / "layers").iterdir()] == ["shared"]
+    assert (context / "media_tasks" / "Dockerfile").is_file()
+    assert not [p for p in context.rglob("*") if p.name in ("__pycache__", ".venv", "cdk.out", "node_modules")]
+
+
+def test_media_task_role_is_least_privilege(synth: Synth) -> None:
+    statements = synth.policies_of_role(_media_role(synth))
+    s3_statements = [s for s in statements if mentions(s["Action"], "s3:")]
+    object_resources = [r for s in s3_statements if s["Action"] != "s3:ListBucket" for r in as_list(s["Resource"])]
+    # Objects: exactly the three prefixes of the media bucket.
+    assert sorted(r["Fn::Join"][1][1] for r in object_resources) == ["/live/*", "/thumbs/*", "/vod/*"]
+    assert all(r["Fn::Join"][1][0] == {"Fn::GetAtt": ["MediaBucket", "Arn"]} for r in object_resources)
+    assert not any(a in as_list(s["Action"]) for s in s3_statements for a in ("s3:DeleteObject", "s3:*"))
+    # Tables: Streams/Sessions read-write, StreamKeys read plus UpdateItem only; nothing else.
+    dynamo = [s for s in statements if mentions(s["Action"], "dynamodb:")]
+    touched = {r["Fn::GetAtt"][0] for s in dynamo for r in as_list(s["Resource"]) if "Fn::GetAtt" in r}
+    assert touched == {"StreamsTable", "StreamKeysTable", "SessionsTable"}
+    key_actions = {a for s in dynamo if mentions(s["Resource"], "StreamKeysTable") for a in as_list(s["Action"])}
+    assert not key_actions & {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    events = [s for s in statements if s["Action"] == "events:PutEvents"]
+    assert events and all(s["Resource"] == {"Fn::GetAtt": ["EventBus", "Arn"]} for s in events)
+
+
+def test_rtmps_listener_only_with_a_certificate(tmp_path: Path) -> None:
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    synth = synthesize(tmp_path, context={"rtmpsCertificateArn": certificate})
+    listeners = {
+        listener["Properties"]["Port"]: listener["Properties"]
+        for listener in synth.of_type("AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    assert set(listeners) == {1935, 443}
+    assert listeners[443]["Protocol"] == "TLS"
+    assert listeners[443]["Certificates"] == [{"CertificateArn": certificate}]
+    assert listeners[443]["DefaultActions"] == listeners[1935]["DefaultActions"]
+    assert "RtmpsIngestUrl" in synth.template.to_json()["Outputs"]
