@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
 
 try:
     import aws_cdk  # noqa: F401
 except ImportError:
     # cdk.json says `python3 app.py`; when that is a python without the deps, re-run under the project venv.
-    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
+    if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV.resolve():
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
     raise
 

@@ -20,9 +20,18 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
+# What the CDK CLI turns on by default, so `python app.py` writes the same template as `cdk synth`:
+# `aws:asset:path` metadata is how the local platform finds each function's and layer's staged code.
+CLI_DEFAULT_CONTEXT = {"aws:cdk:enable-asset-metadata": True, "aws:cdk:enable-path-metadata": True}
+
+
 def build_app(*, outdir: str = c.OUTDIR, context: dict[str, Any] | None = None) -> tuple[App, StreamForgeStack]:
     # cdk.json is the default layer; CLI context (`-c key=value`, via CDK_CONTEXT_JSON) overrides it.
-    app = App(outdir=outdir, context={**cdk_json_context(), **(context or {})}, analytics_reporting=False)
+    app = App(
+        outdir=outdir,
+        context={**CLI_DEFAULT_CONTEXT, **cdk_json_context(), **(context or {})},
+        analytics_reporting=False,
+    )
     stack = StreamForgeStack(app, c.STACK_ID, settings=Settings.from_context(app.node))
     # cdk-nag 3 is a policy-validation plugin: any finding not acknowledged with a reason fails the synth.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
