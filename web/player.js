@@ -45,10 +45,12 @@ class Player {
     this.url = null;
     this.retries = 0;
     this.retryTimer = null;
+    this.nativeError = null;
   }
 
   async start(url) {
-    if (this.url === url && (this.hls || this.video.src)) return;
+    // Set for as long as this URL is starting or playing, so repeated calls (socket and poll) attach once.
+    if (this.url === url) return;
     this.stop();
     this.url = url;
     this.retries = 0;
@@ -57,8 +59,7 @@ class Player {
     if (Hls && Hls.isSupported()) {
       this.attachHls(Hls);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
-      this.video.src = url;
-      this.play();
+      this.attachNative();
     } else {
       this.fail("this browser cannot play HLS");
     }
@@ -90,6 +91,27 @@ class Player {
     hls.attachMedia(this.video);
   }
 
+  attachNative() {
+    const url = this.url;
+    this.nativeError = () => {
+      if (this.url !== url) return;
+      if (this.retries >= MAX_LOAD_RETRIES) {
+        this.fail(`playback failed: ${this.video.error?.message || "media error"}`);
+        return;
+      }
+      this.retries += 1;
+      this.setState("loading");
+      this.retryTimer = setTimeout(() => {
+        if (this.url !== url) return;
+        this.video.src = url;
+        this.play();
+      }, RETRY_MS);
+    };
+    this.video.addEventListener("error", this.nativeError);
+    this.video.src = url;
+    this.play();
+  }
+
   play() {
     // Browsers allow autoplay only when muted; the controls let the viewer unmute.
     this.video.muted = true;
@@ -105,6 +127,8 @@ class Player {
 
   stop() {
     clearTimeout(this.retryTimer);
+    if (this.nativeError) this.video.removeEventListener("error", this.nativeError);
+    this.nativeError = null;
     if (this.hls) this.hls.destroy();
     this.hls = null;
     this.url = null;
@@ -119,14 +143,15 @@ export function renderWatch(main, streamId) {
   const video = h("video", { id: "player", controls: true, playsinline: true, "data-state": "idle",
     "aria-label": "Live stream player" });
   const notice = h("p", { class: "notice", "aria-live": "polite" });
+  const events = h("p", { class: "muted", id: "stream-events", "aria-live": "polite" });
   main.replaceChildren(h("article", { class: "watch" },
-    title, owner, h("p", { class: "meta" }, status, " ", viewers), video, notice));
+    title, owner, h("p", { class: "meta" }, status, " ", viewers), video, notice, events));
 
   const player = new Player(video, (state) => { video.dataset.state = state; });
   let stream = null;
   let waitingSince = null;
   let bufferingMs = 0;
-  let heartbeatTimer = null;
+  let firstPlay = true;
 
   const setViewers = (count) => {
     if (Number.isFinite(count)) viewers.textContent = formatCount(count);
@@ -140,6 +165,8 @@ export function renderWatch(main, streamId) {
     setViewers(stream.viewer_count);
     if (stream.status === "offline") {
       notice.textContent = "This stream is offline. It will start here when it goes live.";
+      // A later session plays from the start of its own playlist, not from this player's state.
+      player.stop();
     } else {
       notice.textContent = stream.status === "reconnecting" ? "The broadcaster is reconnecting…" : "";
       player.start(stream.playback_url);
@@ -161,28 +188,26 @@ export function renderWatch(main, streamId) {
     video.dataset.state = "playing";
     if (waitingSince !== null) bufferingMs += performance.now() - waitingSince;
     waitingSince = null;
-    if (!heartbeatTimer) {
-      beat();
-      heartbeatTimer = setInterval(() => { beat(); reload(); }, HEARTBEAT_MS);
-    }
+    if (firstPlay) beat();
+    firstPlay = false;
   });
+  // Heartbeats, plus a slow re-read of the stream so the page stays right even if the socket is down.
+  const timer = setInterval(() => { beat(); reload(); }, HEARTBEAT_MS);
 
+  const announcements = { "stream.live": "went live", "stream.offline": "went offline", "stream.updated": "was updated" };
   const unsubscribe = live.subscribe(streamId, (message) => {
-    if (message.missed) {
-      reload();
-      return;
-    }
     const count = message.viewer_count ?? message.concurrent_viewers ?? message.viewers;
     setViewers(Number(count));
-    if (message.type === "stream.live" || message.type === "stream.offline" || message.type === "stream.updated") {
-      reload();
+    if (announcements[message.type]) {
+      events.textContent = `The stream ${announcements[message.type]} at ${new Date(message.at).toLocaleTimeString()}.`;
     }
+    if (message.missed || announcements[message.type]) reload();
   });
 
   reload();
   return () => {
     unsubscribe();
-    clearInterval(heartbeatTimer);
+    clearInterval(timer);
     player.stop();
     video.removeAttribute("src");
   };
