@@ -116,7 +116,7 @@ class SessionManager:
         if key is None or not key_matches(stream_key, key.key_hash):
             return None
         stream = await self.call(self.store.get_stream, key.stream_id)
-        if stream is None:
+        if stream is None or stream.deleted:
             return None
         async with self._lock:
             live = self.streams.get(stream.stream_id)
@@ -240,7 +240,8 @@ class LiveStream:
         try:
             if self.last_key_hash is not None and await m.call(m.store.get_key, self.last_key_hash) is None:
                 return True
-            return await m.call(m.store.get_stream, self.stream_id) is None
+            stream = await m.call(m.store.get_stream, self.stream_id)
+            return stream is None or stream.deleted
         except Exception:
             log.exception("could not check key/stream of %s", self.stream_id)
             return False
@@ -359,7 +360,7 @@ class IngestSession:
             except Exception:
                 log.exception("key check for %s failed; will retry", live.stream_id)
                 continue
-            if key is None or stream is None:
+            if key is None or stream is None or stream.deleted:
                 self._revoked = "stream key revoked" if key is None else "stream deleted"
                 log.info("stream %s: %s; disconnecting publisher", live.stream_id, self._revoked)
                 self.control.disconnect(self._revoked)

@@ -39,6 +39,7 @@ class StreamRecord:
     current_session_id: str | None
     reconnect_grace_s: int | None
     record: bool
+    deleted: bool = False  # the API keeps a tombstone with `deleted_at` (contracts.md, Deletion)
 
 
 class StreamStore(Protocol):
@@ -117,7 +118,8 @@ class DynamoStreamStore:
             return None
         grace = item.get("reconnect_grace_s")
         return StreamRecord(stream_id, str(item.get("status", OFFLINE)), item.get("current_session_id"),
-                            int(grace) if grace is not None else None, bool(item.get("record", True)))
+                            int(grace) if grace is not None else None, bool(item.get("record", True)),
+                            "deleted_at" in item)
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         self._update(self.keys_table, {"key_hash": key_hash}, "SET last_used_at = :at",

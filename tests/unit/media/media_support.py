@@ -56,7 +56,7 @@ class FakeStore:
             if item is None:
                 return None
             return StreamRecord(stream_id, item["status"], item.get("current_session_id"),
-                                item.get("reconnect_grace_s"), bool(item.get("record", True)))
+                                item.get("reconnect_grace_s"), bool(item.get("record", True)), "deleted_at" in item)
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         with self.lock:
