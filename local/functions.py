@@ -90,6 +90,14 @@ def function_specs(template: Template, *, overrides: dict[str, str]) -> dict[str
     return specs
 
 
+async def forward_lines(stream: asyncio.StreamReader | None, logger: logging.Logger) -> None:
+    """A child's output, line by line, into the platform's logging (where tests can capture it)."""
+    if stream is None:
+        return
+    async for line in stream:
+        logger.info("%s", line.decode(errors="replace").rstrip())
+
+
 class Worker:
     def __init__(self, spec: FunctionSpec, base_env: dict[str, str]) -> None:
         self.spec = spec
@@ -115,9 +123,7 @@ class Worker:
 
     async def _forward_logs(self) -> None:
         assert self._process and self._process.stderr
-        function_log = logging.getLogger(f"streamforge.fn.{self.spec.logical_id}")
-        async for line in self._process.stderr:
-            function_log.info("%s", line.decode(errors="replace").rstrip())
+        await forward_lines(self._process.stderr, logging.getLogger(f"streamforge.fn.{self.spec.logical_id}"))
 
     async def _read_line(self, *, timeout: float) -> dict[str, Any]:
         assert self._process and self._process.stdout

@@ -22,7 +22,7 @@ from aiohttp import web
 from local.cdn import Cdn, media_bucket_of
 from local.docs import ApiDocs
 from local.event_sources import QueuePoller, discover_sources
-from local.functions import FunctionRuntime, function_specs, worker_base_env
+from local.functions import FunctionRuntime, forward_lines, function_specs, worker_base_env
 from local.http_gateway import HttpGateway, load_http_api
 from local.provision import Provisioner
 from local.template import Template
@@ -101,6 +101,7 @@ class LocalPlatform:
         self._runners: list[web.AppRunner] = []
         self._pollers: list[QueuePoller] = []
         self._media: asyncio.subprocess.Process | None = None
+        self._media_logs: asyncio.Task[None] | None = None
         self.runtime: FunctionRuntime | None = None
         self.ws_gateway: WebSocketGateway | None = None
 
@@ -168,13 +169,15 @@ class LocalPlatform:
     def media_environment(self, overrides: dict[str, str]) -> dict[str, str]:
         """The Fargate container's environment from the template, pointed at the local emulator."""
         env: dict[str, str] = {}
+        declared: set[str] = set()
         for _, props in self.template.of_type("AWS::ECS::TaskDefinition"):
             for container in props.get("ContainerDefinitions", []):
                 for variable in container.get("Environment", []):
+                    declared.add(variable["Name"])
                     value = self.template.try_resolve(variable["Value"])
                     if value is not None:
                         env[variable["Name"]] = str(value)
-        env.update({k: v for k, v in overrides.items() if k in env})
+        env.update({k: v for k, v in overrides.items() if k in declared})
         env.update({k: v for k, v in os.environ.items() if k.startswith("STREAMFORGE_")})
         env.update(self.config.media_env)
         base = worker_base_env(self.endpoint_url)
@@ -183,7 +186,9 @@ class LocalPlatform:
 
     async def _start_media(self, overrides: dict[str, str]) -> None:
         self._media = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "streamforge_media", env=self.media_environment(overrides), cwd=REPO_ROOT)
+            sys.executable, "-m", "streamforge_media", env=self.media_environment(overrides), cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        self._media_logs = asyncio.create_task(forward_lines(self._media.stdout, logging.getLogger("streamforge.media")))
 
     async def health(self, _: web.Request | None = None) -> web.Response:
         ports = self.config.ports
@@ -233,6 +238,8 @@ class LocalPlatform:
             except TimeoutError:
                 self._media.kill()
                 await self._media.wait()
+        if self._media_logs is not None:
+            await asyncio.wait([self._media_logs], timeout=1)
         for poller in self._pollers:
             await poller.stop()
         if self.ws_gateway:
