@@ -188,7 +188,8 @@ class LocalPlatform:
         self._media = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "streamforge_media", env=self.media_environment(overrides), cwd=REPO_ROOT,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        self._media_logs = asyncio.create_task(forward_lines(self._media.stdout, logging.getLogger("streamforge.media")))
+        media_log = logging.getLogger("streamforge.media")
+        self._media_logs = asyncio.create_task(forward_lines(self._media.stdout, media_log))
 
     async def health(self, _: web.Request | None = None) -> web.Response:
         ports = self.config.ports
