@@ -81,6 +81,7 @@ class SocketService:
 
     def disconnect(self, connection_id: str) -> int:
         self._store.remove(connection_id)
+        metrics.add_metric(name="WebSocketDisconnects", unit=MetricUnit.Count, value=1)
         return 200
 
     def receive(self, connection_id: str, route_key: str, body: str | None) -> int:
@@ -92,9 +93,11 @@ class SocketService:
             if request.action == "subscribe":
                 return self._subscribe(connection_id, request.stream_id)
             self._store.unsubscribe(connection_id, request.stream_id)
+            metrics.add_metric(name="WebSocketUnsubscribes", unit=MetricUnit.Count, value=1)
             self._sender.send(connection_id, {"type": "unsubscribed", "stream_id": request.stream_id})
             return 200
         except MessageRejected as exc:
+            metrics.add_metric(name="WebSocketRejectedMessages", unit=MetricUnit.Count, value=1)
             self._sender.send(connection_id, error_message(exc.code, exc.message))
             return exc.status
 
@@ -108,8 +111,9 @@ class SocketService:
             raise MessageRejected(404, "not_found", f"stream {stream_id} does not exist")
         if self._store.subscription_count(connection_id) >= MAX_SUBSCRIPTIONS:
             raise MessageRejected(400, "too_many_subscriptions",
-                              f"a connection may follow at most {MAX_SUBSCRIPTIONS} streams")
+                                  f"a connection may follow at most {MAX_SUBSCRIPTIONS} streams")
         self._store.subscribe(connection, stream_id)
+        metrics.add_metric(name="WebSocketSubscribes", unit=MetricUnit.Count, value=1)
         # The current seq lets the client tell whether it missed an event between this and the next push.
         self._sender.send(connection_id, {
             "type": "subscribed", "stream_id": stream_id, "seq": int(stream.get("event_seq", 0)),

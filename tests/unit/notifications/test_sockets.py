@@ -8,6 +8,8 @@ from typing import Any
 import boto3
 import pytest
 from notifications import handler
+from notifications import sockets as sockets_module
+from notifications.connections import DynamoConnectionStore
 
 from tests.unit.notifications.conftest import CONTEXT, REGION, STREAM_ID, Env
 
@@ -109,6 +111,20 @@ def test_unsubscribe_and_disconnect_remove_what_the_connection_stored(env: Env) 
     assert _keys(env) == {("CONN#c2", "META")}
 
 
+def test_a_connection_may_hold_only_a_bounded_number_of_subscriptions(env: Env,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sockets_module, "MAX_SUBSCRIPTIONS", 1)
+    other = "st_bbbbbbbbbbbbbbbb"
+    env.ddb.put_item(TableName="streams", Item={"stream_id": {"S": other}, "owner_id": {"S": "x"},
+                                                "status": {"S": "live"}})
+    sockets = env.sockets()
+    sockets.connect("c1", None)
+
+    assert sockets.receive("c1", "subscribe", json.dumps({"action": "subscribe", "stream_id": STREAM_ID})) == 200
+    assert sockets.receive("c1", "subscribe", json.dumps({"action": "subscribe", "stream_id": other})) == 400
+    assert env.api.messages("c1")[-1]["code"] == "too_many_subscriptions"
+    assert env.store.subscribers(other) == []
+
 def test_expired_items_are_ignored_although_moto_never_deletes_them(env: Env) -> None:
     sockets = env.sockets()
     sockets.connect("old", {"token": env.token})
@@ -122,3 +138,21 @@ def test_expired_items_are_ignored_although_moto_never_deletes_them(env: Env) ->
     assert sockets.receive("old", "subscribe", json.dumps({"action": "subscribe", "stream_id": STREAM_ID})) == 400
     assert env.api.messages("old")[-1]["code"] == "not_connected"
 
+
+
+def test_the_default_wiring_reads_the_contract_environment(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"CONNECTIONS_TABLE": "connections", "STREAMS_TABLE": "streams", "USERS_TABLE": "users",
+                        "USER_POOL_ID": env.pool_id, "USER_POOL_CLIENT_ID": env.client_id,
+                        # Nothing listens here: the reply fails fast and is only logged.
+                        "WEBSOCKET_MANAGEMENT_URL": "http://127.0.0.1:9"}.items():
+        monkeypatch.setenv(name, value)
+    handler.default_service.cache_clear()
+    try:
+        connect = _event("$connect", "c1", queryStringParameters={"token": env.token})
+        assert handler.lambda_handler(connect, CONTEXT) == {"statusCode": 200}
+        subscribe = _event("subscribe", "c1", body=json.dumps({"action": "subscribe", "stream_id": STREAM_ID}))
+        assert handler.lambda_handler(subscribe, CONTEXT) == {"statusCode": 200}
+        # The real clock, as the default store uses.
+        assert DynamoConnectionStore("connections", env.ddb).subscribers(STREAM_ID) == ["c1"]
+    finally:
+        handler.default_service.cache_clear()
