@@ -1,0 +1,144 @@
+"""Issue 3 through the whole local platform: RTMP in, aligned ABR HLS out of the CDN, sessions, VOD, events."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from tests.support.http import call
+from tests.support.media import (
+    fetch_playlist,
+    ffmpeg_publisher,
+    ffprobe,
+    gstreamer_publisher,
+    playable,
+    segments,
+    variant_urls,
+    wait_for,
+)
+from tests.support.platform import PlatformThread
+from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
+from tests.support.ws import Listener
+
+pytestmark = pytest.mark.e2e
+
+PUBLISH_SECONDS = 16
+
+
+def stream_status(platform: PlatformThread, stream_id: str) -> str:
+    return str(call("GET", f"{platform.urls['api']}/v1/streams/{stream_id}").json["status"])
+
+
+def ended_session(platform: PlatformThread, user: SignedInUser, stream_id: str) -> dict[str, Any] | None:
+    reply = call("GET", f"{platform.urls['api']}/v1/streams/{stream_id}/sessions", token=user.token)
+    done = [s for s in reply.json["items"] if s.get("ended_at") and s.get("vod_url")]
+    return done[0] if done else None
+
+
+def test_publish_becomes_an_aligned_ladder_then_a_vod(platform: PlatformThread) -> None:
+    api = platform.urls["api"]
+    user = sign_up_and_log_in(api)
+    stream = create_stream(api, user, "e2e ladder")
+    key = stream["ingest"]["stream_key"]
+    with Listener(platform.urls["websocket"], subscribe=[stream["id"]]) as listener:
+        publisher = ffmpeg_publisher(f"{stream['ingest']['rtmp_url']}/{key}", PUBLISH_SECONDS)
+        wait_for(lambda: playable(stream["playback_url"]), 30, "the master and a first segment of every rendition")
+        assert stream_status(platform, stream["id"]) == "live"
+
+        master = call("GET", stream["playback_url"])
+        assert master.headers["Content-Type"] in ("application/vnd.apple.mpegurl", "application/x-mpegURL")
+        assert master.headers["Cache-Control"] == "max-age=1"
+        variants = variant_urls(stream["playback_url"])
+        assert sorted(variants) == [160, 360, 480, 720]
+        for codecs in (p.stream_info.codecs for p in fetch_playlist(stream["playback_url"]).playlists):  # type: ignore[union-attr]
+            assert codecs.startswith("avc1.") and "mp4a.40.2" in codecs
+
+        assert publisher.wait(PUBLISH_SECONDS + 30) == 0
+        session = wait_for(lambda: ended_session(platform, user, stream["id"]), 40, "the session to end with a VOD")
+        assert stream_status(platform, stream["id"]) == "offline"
+        wait_for(lambda: listener.of_type("stream.offline", stream["id"]), 15, "a stream.offline event")
+
+    assert session is not None
+    # Every rendition cuts at the same instants, and every segment decodes at its rendition's height.
+    vod_variants = variant_urls(session["vod_url"])
+    assert sorted(vod_variants) == [160, 360, 480, 720]
+    cuts = {height: [round(d, 1) for d, _ in segments(url)] for height, url in vod_variants.items()}
+    assert len({tuple(c) for c in cuts.values()}) == 1, cuts
+    for height, url in vod_variants.items():
+        _, segment_url = segments(url)[-1]
+        head = call("HEAD", segment_url)
+        assert head.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert head.headers["Content-Type"] == "video/mp2t"
+        probed = {s["codec_type"]: s for s in ffprobe(segment_url)["streams"]}
+        assert probed["video"]["height"] == height
+        assert probed["audio"]["codec_name"] == "aac" and probed["audio"]["sample_rate"] == "48000"
+
+    top = fetch_playlist(vod_variants[720])
+    assert top is not None and top.is_endlist
+    total = sum(float(s.duration) for s in top.segments)
+    assert abs(total - PUBLISH_SECONDS) <= 2, total
+
+    # Events arrive in order, each stream's seq rising by one.
+    live = listener.of_type("stream.live", stream["id"])
+    offline = listener.of_type("stream.offline", stream["id"])
+    assert live and offline and offline[-1]["seq"] > live[0]["seq"]
+    seqs = [m["seq"] for m in listener.messages if m.get("stream_id") == stream["id"] and "seq" in m]
+    assert seqs == sorted(seqs)
+
+
+def test_gstreamer_is_a_second_real_client(platform: PlatformThread) -> None:
+    api = platform.urls["api"]
+    stream = create_stream(api, sign_up_and_log_in(api), "e2e gstreamer")
+    publisher = gstreamer_publisher(f"{stream['ingest']['rtmp_url']}/{stream['ingest']['stream_key']}", 10)
+    try:
+        wait_for(lambda: playable(stream["playback_url"]), 30, "HLS from a GStreamer publisher")
+        assert sorted(variant_urls(stream["playback_url"])) == [160, 360]
+    finally:
+        publisher.kill()
+        publisher.wait()
+
+
+def test_wrong_key_is_refused_and_the_neighbour_keeps_going(platform: PlatformThread) -> None:
+    api = platform.urls["api"]
+    stream = create_stream(api, sign_up_and_log_in(api), "e2e neighbour")
+    rtmp = stream["ingest"]["rtmp_url"]
+    good = ffmpeg_publisher(f"{rtmp}/{stream['ingest']['stream_key']}", 25, size="640x360")
+    try:
+        wait_for(lambda: playable(stream["playback_url"]), 30, "the good stream")
+        bad = ffmpeg_publisher(f"{rtmp}/sk_{'x' * 43}", 20, size="640x360")
+        assert bad.wait(10) != 0
+        newest = segments(variant_urls(stream["playback_url"])[360])[-1][1]
+        wait_for(lambda: segments(variant_urls(stream["playback_url"])[360])[-1][1] != newest, 10,
+                 "a new segment on the live neighbour")
+        assert good.poll() is None
+    finally:
+        good.kill()
+        good.wait()
+
+
+def test_stream_keys_never_reach_the_logs_and_revoking_disconnects(platform: PlatformThread,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    api = platform.urls["api"]
+    user = sign_up_and_log_in(api)
+    stream = create_stream(api, user, "e2e secrets")
+    first_key = stream["ingest"]["stream_key"]
+    rotated = call("POST", f"{api}/v1/streams/{stream['id']}/keys", {"name": "backup"}, token=user.token)
+    assert rotated.status == 201
+    second_key = rotated.json["stream_key"]
+    publisher = ffmpeg_publisher(f"{stream['ingest']['rtmp_url']}/{second_key}", 60, size="640x360")
+    try:
+        wait_for(lambda: stream_status(platform, stream["id"]) == "live", 20, "the stream to go live")
+        revoked = call("DELETE", f"{api}/v1/streams/{stream['id']}/keys/{rotated.json['key_id']}", token=user.token)
+        assert revoked.status in (200, 204)
+        wait_for(lambda: publisher.poll() is not None, 8, "the publisher of a revoked key to be disconnected")
+    finally:
+        publisher.kill()
+        publisher.wait()
+    logged = caplog.text
+    assert "streamforge.fn" in logged and "streamforge.media" in logged  # the capture really saw both
+    for key in (first_key, second_key):
+        assert key not in logged
+        assert key[3:] not in logged
