@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import boto3
+from streamforge.aws import client
 
 SOURCE_MEDIA = "streamforge.media"
 SOURCE_API = "streamforge.api"
@@ -47,8 +47,8 @@ class EventBridgePublisher:
         self._source = source
         self._bus_name = bus_name or os.environ["EVENT_BUS_NAME"]
         self._streams_table = streams_table or os.environ["STREAMS_TABLE"]
-        self._events = events_client or boto3.client("events")
-        self._dynamodb = dynamodb_client or boto3.client("dynamodb")
+        self._events = events_client or client("events")
+        self._dynamodb = dynamodb_client or client("dynamodb")
 
     def next_seq(self, stream_id: str) -> int:
         result = self._dynamodb.update_item(
