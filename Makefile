@@ -26,7 +26,7 @@ synth: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy app.py infra local functions layers/shared/python media_tasks
+	$(VENV)/bin/mypy app.py infra local functions layers/shared/python media_tasks tests
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

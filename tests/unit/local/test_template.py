@@ -12,6 +12,7 @@ BODY = {
         "Fn": {"Type": "AWS::Lambda::Function", "Properties": {},
                "Metadata": {"aws:asset:path": "asset.abc"}},
         "Dist": {"Type": "AWS::CloudFront::Distribution", "Properties": {}},
+        "Integ": {"Type": "AWS::ApiGatewayV2::Integration", "Properties": {}},
     }
 }
 
@@ -50,6 +51,10 @@ def test_what_is_not_emulated_is_reported_not_guessed(template: Template) -> Non
 
 def test_logical_id_of_integration_target_and_asset_path(template: Template) -> None:
     assert template.logical_id_of({"Fn::Join": ["", ["integrations/", {"Ref": "Integ"}]]}) == "Integ"
+    lambda_uri = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":apigateway:", {"Ref": "AWS::Region"},
+                                    ":lambda:path/functions/", {"Fn::GetAtt": ["Fn", "Arn"]}, "/invocations"]]}
+    assert template.logical_id_of(lambda_uri) == "Fn"
+    assert template.try_logical_id_of({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":layer:x"]]}) is None
     assert template.logical_id_of({"Fn::GetAtt": ["Fn", "Arn"]}) == "Fn"
     assert template.asset_path("Fn") == Path("/assembly/asset.abc")
     with pytest.raises(UnresolvableError):
