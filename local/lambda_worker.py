@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -36,6 +37,9 @@ class LambdaContext:
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group; the platform stops its workers itself, and a worker whose
+    # platform died sees its stdin close.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     handler_path, code_dir, *layer_dirs = sys.argv[1:]
     # Run as a script: drop this file's directory, so only the function's code and layers are importable.
     sys.path[:1] = [code_dir, *layer_dirs]
