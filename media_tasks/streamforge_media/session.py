@@ -30,6 +30,8 @@ from streamforge_media.publisher import HlsPublisher, ObjectStore
 from streamforge_media.rtmp.server import Disconnector, MediaSink
 from streamforge_media.store import LIVE, RECONNECTING, StreamStore
 
+FIRST_HEALTH_REPORT_S = 4.5
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -339,8 +341,12 @@ class IngestSession:
 
     async def _report_health(self) -> None:
         live, m = self.live, self.live.manager
+        # The first report comes as soon as two keyframe intervals are seen, so a console opened right after
+        # going live shows the ingest at once; then one every interval.
+        delay = min(live.config.health_interval_s, FIRST_HEALTH_REPORT_S)
         while True:
-            await asyncio.sleep(live.config.health_interval_s)
+            await asyncio.sleep(delay)
+            delay = live.config.health_interval_s
             figures = self.stats.snapshot()
             at = utc_iso()
             try:
