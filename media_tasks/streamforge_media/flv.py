@@ -16,11 +16,16 @@ def header(*, has_audio: bool, has_video: bool = True) -> bytes:
     return b"FLV\x01" + bytes([flags]) + struct.pack(">I", 9) + b"\x00\x00\x00\x00"
 
 
+_TAG_HEAD = struct.Struct(">I3sB3x")  # type and size, timestamp (low 24 bits), its high byte, stream id 0
+TAG_HEADER_SIZE = 11
+
+
 def tag(tag_type: int, timestamp_ms: int, payload: bytes) -> bytes:
     ts = timestamp_ms & 0xFFFFFFFF
-    head = bytes([tag_type]) + len(payload).to_bytes(3, "big") + (ts & 0xFFFFFF).to_bytes(3, "big")
-    head += bytes([ts >> 24]) + b"\x00\x00\x00"
-    return head + payload + struct.pack(">I", len(head) + len(payload))
+    size = len(payload)
+    head = _TAG_HEAD.pack(tag_type << 24 | size, (ts & 0xFFFFFF).to_bytes(3, "big"), ts >> 24)
+    # One copy of the payload: this runs for every audio and video message of every publisher.
+    return b"".join((head, payload, struct.pack(">I", TAG_HEADER_SIZE + size)))
 
 
 def is_video_keyframe(payload: bytes) -> bool:

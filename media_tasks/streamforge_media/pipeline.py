@@ -214,12 +214,9 @@ class FfmpegPipeline:
             log.debug("ffmpeg generation %d stdin closed", gen.index)
 
     async def _watch(self, gen: _Generation) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(gen.proc.wait(), SCAN_INTERVAL_S)
-                break
-            except TimeoutError:
-                self._scan(gen)
+        exited = asyncio.ensure_future(gen.proc.wait())  # one waiter for the whole generation, not one per scan
+        while not (await asyncio.wait({exited}, timeout=SCAN_INTERVAL_S))[0]:
+            self._scan(gen)
         self._scan(gen)
         if self._closing or gen is not self._gen:
             return

@@ -159,8 +159,12 @@ class ChunkParser:
             raise ProtocolError("too much partially assembled data")
         state.timestamp, state.delta, state.length = timestamp, delta, length
         state.type_id, state.stream_id, state.extended = type_id, stream_id, extended
-        state.buffer += buf[pos:pos + piece]
         self._streams[csid] = state
+        # Copy out of the receive buffer once, through a view released before the buffer is trimmed.
+        with memoryview(buf) as view:
+            if starting and piece == length:  # a whole message in one chunk (most audio): no assembly
+                return pos + piece, Message(type_id, stream_id, timestamp, bytes(view[pos:pos + piece]), csid)
+            state.buffer += view[pos:pos + piece]
         if len(state.buffer) < length:
             return pos + piece, None
         payload = bytes(state.buffer)

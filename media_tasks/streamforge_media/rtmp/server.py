@@ -155,7 +155,9 @@ class RtmpConnection:
         try:
             await asyncio.wait_for(server_handshake(self.reader, self.writer), self.limits.handshake_timeout_s)
             while not self._closing:
-                data = await asyncio.wait_for(self.reader.read(READ_SIZE), self.limits.idle_timeout_s)
+                # asyncio.timeout reschedules one timer per read; wait_for would wrap every read in a new task.
+                async with asyncio.timeout(self.limits.idle_timeout_s):
+                    data = await self.reader.read(READ_SIZE)
                 if not data:
                     break
                 await self._on_bytes(data)
