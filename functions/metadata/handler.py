@@ -3,9 +3,10 @@
 from functools import cache
 from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
-from streamforge.api import AUTH, create_resolver, make_lambda_handler, require_caller, responses
+from streamforge.api import AUTH, create_resolver, make_lambda_handler, no_content, require_caller, responses
 from streamforge.aws import client
 from streamforge.config import EnvConfig
 from streamforge.errors import Conflict, Unprocessable
@@ -146,10 +147,11 @@ def update_stream(stream_id: StreamIdParam, body: Annotated[UpdateStreamRequest,
 @app.delete("/v1/streams/<stream_id>", status_code=204, security=AUTH, tags=["streams"],
             summary="Delete a stream (owner): ends a live session and revokes every key",
             responses=responses(204, None, 401, 403, 404))
-def delete_stream(stream_id: StreamIdParam) -> None:
+def delete_stream(stream_id: StreamIdParam) -> Response[None]:
     caller = require_caller(app)
     service().delete(stream_id, caller.user_id)
     metrics.add_metric(name="StreamDeleted", unit=MetricUnit.Count, value=1)
+    return no_content()
 
 
 @app.post("/v1/streams/<stream_id>/keys", status_code=201, security=AUTH, tags=["keys"],
@@ -170,9 +172,10 @@ def list_keys(stream_id: StreamIdParam) -> KeyList:
 @app.delete("/v1/streams/<stream_id>/keys/<key_id>", status_code=204, security=AUTH, tags=["keys"],
             summary="Revoke a stream key (owner)", responses=responses(204, None, 401, 403, 404))
 def revoke_key(stream_id: StreamIdParam,
-               key_id: Annotated[str, Path(pattern=r"^key_[0-9a-f]{12}$", description="Key id")]) -> None:
+               key_id: Annotated[str, Path(pattern=r"^key_[0-9a-f]{12}$", description="Key id")]) -> Response[None]:
     caller = require_caller(app)
     service().revoke_key(stream_id, caller.user_id, key_id)
+    return no_content()
 
 
 @app.get("/v1/streams/<stream_id>/sessions", tags=["streams"], summary="List a stream's sessions",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -10,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.unit.conftest import ALICE, BOB, call, http_event
+from tests.unit.conftest import ALICE, BOB, LambdaContext, call, http_event
 
 pytestmark = pytest.mark.unit
 
@@ -201,3 +202,31 @@ def test_no_stream_key_appears_in_logs(aws: dict[str, str], capsys: pytest.Captu
     assert "stream created" in logged  # the capture works
     for secret in secrets:
         assert secret not in logged
+
+
+def test_no_content_answers_have_no_body_and_no_content_type(aws: dict[str, str]) -> None:
+    """Found by fuzzing: a 204 used to carry the JSON body `null` with `Content-Type: application/json`."""
+    created = create()
+    path = f"/v1/streams/{created['id']}"
+    key = call(handler(), http_event("POST", f"{path}/keys", body={"name": "backup"}, claims=ALICE))[1]
+    for event in (http_event("DELETE", f"{path}/keys/{key['key_id']}", claims=ALICE),
+                  http_event("DELETE", path, claims=ALICE)):
+        response = handler()(event, LambdaContext())
+        assert response["statusCode"] == 204
+        assert not response.get("body")
+        assert "Content-Type" not in response.get("headers", {})
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe\x0f\x0c\xc3", b'{"title": "\xc3"}'])
+def test_a_body_that_is_not_utf8_is_400_not_500(aws: dict[str, str], body: bytes) -> None:
+    """Found by fuzzing: Powertools decodes a base64 body as UTF-8 unguarded, which was a 500."""
+    created = create()
+    event = http_event("PATCH", f"/v1/streams/{created['id']}", claims=ALICE)
+    event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+    status, reply = call(handler(), event)
+    assert (status, reply["error"]["code"]) == (400, "malformed_json")
+    event.update(body="not base64!", isBase64Encoded=True)
+    status, reply = call(handler(), event)
+    assert (status, reply["error"]["code"]) == (400, "malformed_json")
+    event.update(body=base64.b64encode(b'{"title": "fine"}').decode(), isBase64Encoded=True)
+    assert call(handler(), event) == (200, call(handler(), http_event("GET", f"/v1/streams/{created['id']}"))[1])

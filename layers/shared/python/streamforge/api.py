@@ -5,6 +5,8 @@ This is the one place where errors become HTTP responses, always as `{"error": {
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,7 +49,8 @@ def responses(success: int, model: type[BaseModel] | None, *errors: int) -> dict
     """
     documented: dict[int, OpenAPIResponse] = {
         success: {"description": "Success", "content": {content_types.APPLICATION_JSON: {"model": model}}}
-        if model is not None else {"description": "No content"},
+        # An explicit empty `content`: left out, Powertools would document the return annotation as a JSON body.
+        if model is not None else {"description": "No content", "content": {}},
     }
     for status in (*errors, 400, 413, 422):
         documented[status] = {
@@ -55,6 +58,11 @@ def responses(success: int, model: type[BaseModel] | None, *errors: int) -> dict
             "content": {content_types.APPLICATION_JSON: {"model": ErrorResponse}},
         }
     return documented
+
+
+def no_content() -> Response[None]:
+    """A 204 as HTTP has it: no body and no Content-Type (a route returning None would answer JSON `null`)."""
+    return Response(status_code=HTTPStatus.NO_CONTENT.value)
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -135,11 +143,28 @@ def _body_size(event: dict[str, Any]) -> int:
     return len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
 
 
-def _too_large() -> dict[str, Any]:
+def _is_text(event: dict[str, Any]) -> bool:
+    """Whether the body, if any, is UTF-8 text, as every body of this JSON API must be.
+
+    Powertools decodes a base64 body as UTF-8 without a guard, so a binary body would otherwise be a 500.
+    """
+    body = event.get("body")
+    if not body:
+        return True
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("utf-8")
+        raw.decode("utf-8")
+    except (binascii.Error, UnicodeError):
+        return False
+    return True
+
+
+def _refusal(status: int, code: str, message: str) -> dict[str, Any]:
+    """An error answered before the resolver runs, in the resolver's own response shape."""
     return {
-        "statusCode": 413,
+        "statusCode": status,
         "headers": {"Content-Type": content_types.APPLICATION_JSON},
-        "body": json.dumps(error_body("payload_too_large", f"the request body exceeds {MAX_BODY_BYTES} bytes")),
+        "body": json.dumps(error_body(code, message)),
         "isBase64Encoded": False,
     }
 
@@ -156,7 +181,9 @@ def make_lambda_handler(
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Checked before the resolver parses anything, so a huge body costs nothing.
         if _body_size(event) > MAX_BODY_BYTES:
-            return _too_large()
+            return _refusal(413, "payload_too_large", f"the request body exceeds {MAX_BODY_BYTES} bytes")
+        if not _is_text(event):
+            return _refusal(400, "malformed_json", "the request body is not UTF-8 JSON")
         if before is not None:
             before(event, context)
         return app.resolve(event, context)
