@@ -1,0 +1,156 @@
+"""Analytics through the real pipeline: heartbeat API -> SQS -> the platform's event-source poller -> consumer
+-> DynamoDB -> `GET /v1/streams/{id}` and the owner's analytics; and `Ingest Health` on the bus -> rule -> consumer.
+
+The media task is not running here (`api_platform`), so a stream goes live the way the media task makes it live:
+the stream item's `status`, `current_session_id` and `started_at` (docs/contracts.md, "Stream").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+
+from tests.support.http import Reply, call
+from tests.support.platform import PlatformThread
+from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
+
+pytestmark = pytest.mark.integration
+
+VIEWERS = 7
+FOLLOW_S = 15.0  # viewer_count follows heartbeats, and analytics follow Ingest Health, within 15 s
+T = TypeVar("T")
+
+
+def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float = FOLLOW_S) -> T:
+    """Reads until `done` holds or the deadline passes; returns the last value read either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(0.25)
+
+
+def emulator(platform: PlatformThread, service: str) -> Any:
+    return boto3.client(service, endpoint_url=platform.urls["emulator"], region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def streams_table(platform: PlatformThread) -> str:
+    template = platform.platform.template
+    names = [template.resolved[lid].ref for lid, _ in template.of_type("AWS::DynamoDB::Table")]
+    return next(n for n in names if "Streams" in n and "Keys" not in n)
+
+
+def go_live(platform: PlatformThread, stream_id: str) -> str:
+    """What the media task writes when a publisher starts (docs/contracts.md)."""
+    now = datetime.now(UTC)
+    session_id = f"ses_{now:%Y%m%dT%H%M%S}{uuid.uuid4().hex[:6]}"
+    emulator(platform, "dynamodb").update_item(
+        TableName=streams_table(platform), Key={"stream_id": {"S": stream_id}},
+        UpdateExpression="SET #s = :live, current_session_id = :ses, started_at = :at",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":live": {"S": "live"}, ":ses": {"S": session_id},
+                                   ":at": {"S": now.strftime("%Y-%m-%dT%H:%M:%S.000Z")}})
+    return session_id
+
+
+def heartbeat(api: str, stream_id: str, viewer_id: str) -> Reply:
+    return call("POST", f"{api}/v1/analytics/heartbeat",
+                {"stream_id": stream_id, "viewer_id": viewer_id, "rendition": "720p", "buffering_ms": 0})
+
+
+def analytics(api: str, owner: SignedInUser, stream_id: str) -> dict[str, Any]:
+    reply = call("GET", f"{api}/v1/streams/{stream_id}/analytics", token=owner.token)
+    assert reply.status == 200, reply.raw
+    return dict(reply.json)
+
+
+@pytest.fixture
+def live_stream(api_platform: PlatformThread) -> tuple[str, SignedInUser, str, str]:
+    api = api_platform.urls["api"]
+    owner = sign_up_and_log_in(api, "ana")
+    stream_id = create_stream(api, owner, "analytics")["id"]
+    return api, owner, stream_id, go_live(api_platform, stream_id)
+
+
+def test_seven_viewers_heartbeats_become_the_viewer_count_and_analytics(
+        live_stream: tuple[str, SignedInUser, str, str]) -> None:
+    api, owner, stream_id, _ = live_stream
+    assert call("GET", f"{api}/v1/streams/{stream_id}").json["viewer_count"] == 0
+    viewers = [f"viewer-{uuid.uuid4().hex[:12]}" for _ in range(VIEWERS)]
+    for viewer in viewers:
+        reply = heartbeat(api, stream_id, viewer)
+        assert reply.status == 202, reply.raw
+    # A viewer's second heartbeat is the same viewer, not an eighth.
+    assert heartbeat(api, stream_id, viewers[0]).status == 202
+    sent = time.monotonic()
+
+    stream = wait_for(lambda: call("GET", f"{api}/v1/streams/{stream_id}").json,
+                      lambda s: s["viewer_count"] >= VIEWERS)
+    assert stream["viewer_count"] == VIEWERS, f"viewer_count {stream['viewer_count']} after {FOLLOW_S} s"
+    assert time.monotonic() - sent <= FOLLOW_S
+
+    figures = analytics(api, owner, stream_id)
+    assert figures["concurrent_viewers"] == VIEWERS
+    assert figures["peak_viewers"] >= VIEWERS
+    assert figures["total_views"] == VIEWERS
+    assert figures["timeline"] and max(p["viewers"] for p in figures["timeline"]) == VIEWERS
+
+
+def test_ingest_health_on_the_bus_shows_in_the_owners_analytics(
+        api_platform: PlatformThread, live_stream: tuple[str, SignedInUser, str, str]) -> None:
+    api, owner, stream_id, session_id = live_stream
+    figures = {"bitrate_kbps": 2500.0, "fps": 30.0, "width": 1280, "height": 720, "keyframe_interval_s": 2.0}
+    detail = {"stream_id": stream_id, "session_id": session_id, "seq": 1,
+              "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", **figures}
+    result = emulator(api_platform, "events").put_events(Entries=[{
+        "Source": "streamforge.media", "DetailType": "Ingest Health", "Detail": json.dumps(detail),
+        "EventBusName": "streamforge"}])
+    assert result["FailedEntryCount"] == 0, result
+
+    seen = wait_for(lambda: analytics(api, owner, stream_id)["ingest"], lambda i: i == figures)
+    assert seen == figures
+    timeline = analytics(api, owner, stream_id)["timeline"]
+    assert any(p["bitrate_kbps"] == figures["bitrate_kbps"] for p in timeline)
+
+
+@pytest.mark.parametrize(("viewer_id", "statuses"), [
+    ("v" * 129, {422}),  # over the 128-character limit
+    ("v" * 20_000, {413}),  # over the API's 16 KB body limit
+    ("not a valid id!", {422}),  # malformed: spaces and punctuation
+])
+def test_heartbeat_refuses_oversized_and_malformed_viewer_ids(
+        live_stream: tuple[str, SignedInUser, str, str], viewer_id: str, statuses: set[int]) -> None:
+    api, _, stream_id, _ = live_stream
+    reply = heartbeat(api, stream_id, viewer_id)
+    assert reply.status in statuses, reply.raw
+    assert set(reply.json) == {"error"}
+    assert viewer_id not in reply.raw.decode(), "the refusal echoes the input back"
+
+
+def test_heartbeat_refuses_malformed_json_and_unknown_streams(
+        live_stream: tuple[str, SignedInUser, str, str]) -> None:
+    api, _, stream_id, _ = live_stream
+    malformed = call("POST", f"{api}/v1/analytics/heartbeat", raw_body=b'{"stream_id": "' + stream_id.encode())
+    assert malformed.status == 400, malformed.raw
+    assert malformed.json["error"]["code"] == "malformed_json"
+    unknown = heartbeat(api, "st_" + "a" * 16, "viewer-1")
+    assert unknown.status == 404, unknown.raw
+
+
+def test_refused_heartbeats_never_count(live_stream: tuple[str, SignedInUser, str, str]) -> None:
+    """The control for the refusals: after refused heartbeats and one good one, the count is exactly one."""
+    api, _, stream_id, _ = live_stream
+    assert heartbeat(api, stream_id, "v" * 129).status == 422
+    assert heartbeat(api, stream_id, "bad id").status == 422
+    assert heartbeat(api, stream_id, "the-one-viewer").status == 202
+    stream = wait_for(lambda: call("GET", f"{api}/v1/streams/{stream_id}").json, lambda s: s["viewer_count"] >= 1)
+    assert stream["viewer_count"] == 1
