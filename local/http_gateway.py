@@ -163,6 +163,15 @@ def load_http_api(template: Template, *, endpoint_url: str) -> HttpApi:
                    throttle=throttle)
 
 
+def is_utf8(raw: bytes) -> bool:
+    """A body that claims to be text but isn't UTF-8 goes to the function base64-encoded, never dropped."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def build_event(request: web.Request, body: bytes, route: Route, params: dict[str, str],
                 claims: dict[str, Any] | None, api_id: str) -> dict[str, Any]:
     headers: dict[str, str] = {}
@@ -174,7 +183,7 @@ def build_event(request: web.Request, body: bytes, route: Route, params: dict[st
     for name, value in request.query.items():
         query[name] = f"{query[name]},{value}" if name in query else value
     content_type = headers.get("content-type", "")
-    is_text = not body or content_type.startswith(TEXT_TYPES)
+    is_text = not body or (content_type.startswith(TEXT_TYPES) and is_utf8(body))
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",

@@ -83,21 +83,7 @@ def api_schema(fuzz_world: FuzzWorld) -> Any:
             return st.just(body)
         return st.sampled_from([body, {**body, "stream_id": fuzz_world.stream_id}])
 
-    @schema.hook
-    def filter_body(context: Any, body: Any) -> bool:
-        # Known gateway fault, see test_a_body_that_is_not_utf8_is_the_handlers_400 below: a JSON body that is not
-        # UTF-8 is a 500 from local/http_gateway.py before any handler runs. Kept out until the gateway is fixed.
-        return not (isinstance(body, bytes) and not _is_utf8(body))
-
     return schema
-
-
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def committed_operations() -> list[tuple[str, str]]:
@@ -163,10 +149,6 @@ def test_served_document_is_the_committed_one_with_every_operation(api_platform:
     assert ("POST", "/v1/analytics/heartbeat") not in protected
 
 
-@pytest.mark.xfail(strict=True, reason="local/http_gateway.py build_event() decodes a text body with body.decode() "
-                   "unguarded, so a non-UTF-8 JSON body is a gateway 500 before any handler runs (reported to the "
-                   "platform owner). When it passes such a body on base64-encoded, the handler answers 400: then "
-                   "drop this mark and the fuzz test's filter_body hook.")
 def test_a_body_that_is_not_utf8_is_the_handlers_400(fuzz_world: FuzzWorld) -> None:
     reply = call("PATCH", f"{fuzz_world.api}/v1/streams/{fuzz_world.stream_id}", raw_body=b"\xff\xfe\x0f\x0c\xc3",
                  token=fuzz_world.user.token)
