@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
-from streamforge.models import StreamId, StrictModel
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
+from streamforge.models import PartialUpdate, StreamId, StrictModel
 
 Title = Annotated[str, Field(min_length=1, max_length=120)]
 Description = Annotated[str, Field(max_length=2000)]
@@ -22,20 +23,12 @@ class CreateStreamRequest(StrictModel):
     record: bool = True
 
 
-class UpdateStreamRequest(StrictModel):
-    title: Title | None = None
-    description: Description | None = None
-    tags: Tags | None = None
-    record: bool | None = None
-    reconnect_grace_s: Annotated[int, Field(ge=0, le=1800)] | None = None
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> UpdateStreamRequest:
-        if not self.model_fields_set:
-            raise ValueError("at least one field must be given")
-        if any(getattr(self, name) is None for name in self.model_fields_set):
-            raise ValueError("fields may not be null")
-        return self
+class UpdateStreamRequest(PartialUpdate):
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    tags: Tags | SkipJsonSchema[None] = None
+    record: bool | SkipJsonSchema[None] = None
+    reconnect_grace_s: Annotated[int, Field(ge=0, le=1800)] | SkipJsonSchema[None] = None
 
 
 class Ingest(BaseModel):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator, model_validator
-from streamforge.models import StrictModel
+from pydantic.json_schema import SkipJsonSchema
+from streamforge.models import PartialUpdate, StrictModel
 
 USERNAME_PATTERN = r"^[a-z0-9_]{3,32}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
@@ -63,17 +64,9 @@ DisplayName = Annotated[str, Field(max_length=50)]
 Bio = Annotated[str, Field(max_length=500)]
 
 
-class UpdateProfileRequest(StrictModel):
-    display_name: DisplayName | None = None
-    bio: Bio | None = None
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> UpdateProfileRequest:
-        if not self.model_fields_set:
-            raise ValueError("at least one field must be given")
-        if any(getattr(self, name) is None for name in self.model_fields_set):
-            raise ValueError("fields may not be null")
-        return self
+class UpdateProfileRequest(PartialUpdate):
+    display_name: DisplayName | SkipJsonSchema[None] = None
+    bio: Bio | SkipJsonSchema[None] = None
 
 
 class LiveStream(BaseModel):
