@@ -77,3 +77,18 @@ def test_committed_openapi_matches_the_handlers() -> None:
     assert operations == expected
     assert "HTTPValidationError" not in json.dumps(document)
     assert document["paths"]["/v1/streams"]["post"]["security"] == [{"bearerAuth": []}]
+
+
+def test_partial_update_schema_matches_what_it_validates() -> None:
+    """Fuzzing found PATCH bodies the schema allowed ({} and nulls) that the API refused with 422."""
+    from metadata.models import UpdateStreamRequest
+    from users.models import UpdateProfileRequest
+
+    for model in (UpdateStreamRequest, UpdateProfileRequest):
+        schema = model.model_json_schema()
+        assert schema["minProperties"] == 1 and schema["additionalProperties"] is False
+        assert "null" not in json.dumps(schema["properties"])
+        for body in ({}, {next(iter(schema["properties"])): None}):
+            with pytest.raises(ValidationError):
+                model.model_validate(body)
+    assert UpdateStreamRequest.model_validate({"title": "x"}).model_fields_set == {"title"}
