@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from streamforge.aws import client
 from streamforge.config import EnvConfig
-from streamforge.events import INGEST_HEALTH
+from streamforge.events import INGEST_HEALTH, SOURCE_API, STREAM_UPDATED, EventBridgePublisher, EventPublisher
 from streamforge.observability import logger, metrics, tracer
 
 from analytics.aggregate import MAX_AGE_S, NO_SESSION, Heartbeat, aggregate_stream, presence_range
@@ -36,6 +36,11 @@ class InvalidRecord(ValueError):
 class ConsumerConfig(EnvConfig):
     streams_table: str
     analytics_table: str
+
+
+@cache
+def default_publisher() -> EventPublisher:
+    return EventBridgePublisher(source=SOURCE_API)
 
 
 @cache
@@ -83,6 +88,7 @@ class _Batch:
         self._store = store
         self.heartbeats: dict[str, list[Heartbeat]] = defaultdict(list)
         self.message_ids: dict[str, list[str]] = defaultdict(list)
+        self.changed_counts: dict[str, tuple[str, int]] = {}  # stream -> (session, new live viewer count)
 
     def add(self, record: SQSRecord) -> None:
         try:
@@ -109,20 +115,38 @@ class _Batch:
             try:
                 first, last = presence_range(recent, now)
                 prior = self._store.load_presence(stream_id, first, last)
-                self._store.apply(aggregate_stream(stream_id, recent, prior, now), now)
+                delta = aggregate_stream(stream_id, recent, prior, now)
+                if self._store.apply(delta, now):
+                    self.changed_counts[stream_id] = (delta.session_id, delta.concurrent)
             except Exception:
                 logger.exception("could not aggregate heartbeats", stream_id=stream_id, records=len(heartbeats))
                 failed.extend(self.message_ids[stream_id])
         return failed
 
 
+def announce_viewer_counts(changed: dict[str, tuple[str, int]], publisher: EventPublisher) -> None:
+    """`Stream Updated` naming only `viewer_count`, which the fan-out pushes to subscribers as `viewers`.
+
+    The counts are already stored, so a failed announcement is logged, not retried with the batch.
+    """
+    for stream_id, (session_id, count) in changed.items():
+        try:
+            publisher.publish(STREAM_UPDATED, stream_id=stream_id,
+                              session_id=None if session_id == NO_SESSION else session_id,
+                              viewer_count=count, changed=["viewer_count"])
+        except Exception:
+            logger.exception("could not announce the viewer count", stream_id=stream_id)
+
+
 def process_sqs_batch(event: dict[str, Any], store: AnalyticsStore, context: Any = None,
-                      now: float | None = None) -> dict[str, Any]:
+                      now: float | None = None, publisher: EventPublisher | None = None) -> dict[str, Any]:
     batch = _Batch(store)
     response: dict[str, Any] = dict(process_partial_response(
         event=event, record_handler=batch.add, processor=BatchProcessor(event_type=EventType.SQS), context=context))
     failures = list(response.get("batchItemFailures", []))
     failures.extend({"itemIdentifier": message_id} for message_id in batch.flush(time.time() if now is None else now))
+    if publisher is not None:
+        announce_viewer_counts(batch.changed_counts, publisher)
     metrics.add_metric(name="HeartbeatsAggregated", unit="Count",
                        value=sum(len(v) for v in batch.heartbeats.values()))
     return {"batchItemFailures": failures}
@@ -133,7 +157,7 @@ def process_sqs_batch(event: dict[str, Any], store: AnalyticsStore, context: Any
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "Records" in event:
-        return process_sqs_batch(event, default_store(), context)
+        return process_sqs_batch(event, default_store(), context, publisher=default_publisher())
     if event.get("detail-type") == INGEST_HEALTH:
         default_store().record_ingest(*parse_ingest_health(event))
         return {}

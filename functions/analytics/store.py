@@ -34,7 +34,9 @@ def _timeline_sk(bucket: int) -> str:
 
 class AnalyticsStore(Protocol):
     def load_presence(self, stream_id: str, first_bucket: int, last_bucket: int) -> dict[int, set[str]]: ...
-    def apply(self, delta: StreamDelta, now: float) -> None: ...
+    def apply(self, delta: StreamDelta, now: float) -> bool:
+        """Writes the delta; True when the stream's live viewer count changed."""
+        ...
     def record_ingest(self, stream_id: str, session_id: str | None, health: dict[str, Any]) -> None: ...
     def summary(self, stream_id: str, session_id: str | None, now: float) -> dict[str, Any]: ...
 
@@ -78,7 +80,7 @@ class DynamoAnalyticsStore:
             if not is_condition_failure(exc):
                 raise
 
-    def apply(self, delta: StreamDelta, now: float) -> None:
+    def apply(self, delta: StreamDelta, now: float) -> bool:
         pk = _pk(delta.stream_id)
         for (bucket, shard), viewers in delta.presence.items():
             self._ddb.update_item(
@@ -103,14 +105,17 @@ class DynamoAnalyticsStore:
         self._set_max(session_key, "peak_viewers", delta.peak)
         try:
             # The stream item carries the live count GET /v1/streams/{id} shows; it is stale after 60 s.
-            self._ddb.update_item(
+            previous = self._ddb.update_item(
                 TableName=self._streams, Key={"stream_id": {"S": delta.stream_id}},
                 UpdateExpression="SET viewer_count = :c, viewer_count_at = :t",
                 ConditionExpression="attribute_exists(stream_id)",
-                ExpressionAttributeValues={":c": {"N": str(delta.concurrent)}, ":t": {"N": str(int(now))}})
+                ExpressionAttributeValues={":c": {"N": str(delta.concurrent)}, ":t": {"N": str(int(now))}},
+                ReturnValues="ALL_OLD").get("Attributes", {})
         except Exception as exc:
             if not is_condition_failure(exc):
                 raise
+            return False
+        return previous.get("viewer_count", {}).get("N") != str(delta.concurrent)
 
     def record_ingest(self, stream_id: str, session_id: str | None, health: dict[str, Any]) -> None:
         pk = _pk(stream_id)

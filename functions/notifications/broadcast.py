@@ -27,6 +27,9 @@ MESSAGE_TYPES = {
     STREAM_UPDATED: "stream.updated",
 }
 
+# An update that only changes the live viewer count (from the analytics consumer).
+VIEWERS_MESSAGE = "viewers"
+
 # Posts are network-bound; 16 keeps a 1000-socket fan-out well inside a Lambda timeout without
 # hammering the management API.
 MAX_WORKERS = 16
@@ -54,6 +57,8 @@ class Broadcaster:
     def dispatch(self, detail_type: str, detail: dict[str, Any]) -> Counter[str]:
         """Delivers the event; returns how many posts were sent, gone and failed."""
         message_type = MESSAGE_TYPES.get(detail_type)
+        if detail_type == STREAM_UPDATED and detail.get("changed") == ["viewer_count"]:
+            message_type = VIEWERS_MESSAGE
         if message_type is None:
             logger.warning("ignoring an event of an unknown type", detail_type=detail_type)
             return Counter()

@@ -13,8 +13,10 @@ from botocore.exceptions import ClientError
 
 from local.cdn import media_bucket_of
 from tests.support.http import call
+from tests.support.media import wait_for
 from tests.support.platform import PlatformThread
-from tests.support.users import sign_up_and_log_in
+from tests.support.users import create_stream, sign_up_and_log_in
+from tests.support.ws import Listener
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +92,16 @@ def test_websocket_connect_checks_the_token(api_platform: PlatformThread) -> Non
     assert asyncio.run(_connect_status(f"{base}/?token=bogus")) == 401
     assert asyncio.run(_connect_status(f"{base}/?token={user.token}")) == 101
     assert asyncio.run(_connect_status(base)) == 101
+
+
+def test_subscribers_are_pushed_the_viewer_count(api_platform: PlatformThread) -> None:
+    api = api_platform.urls["api"]
+    stream = create_stream(api, sign_up_and_log_in(api), "viewers push")
+    with Listener(api_platform.urls["websocket"], subscribe=[stream["id"]]) as listener:
+        wait_for(lambda: [m for m in listener.messages if m.get("type") == "subscribed"], 10, "the subscribe reply")
+        for viewer in ("v1", "v2", "v3"):
+            reply = call("POST", f"{api}/v1/analytics/heartbeat", {"stream_id": stream["id"], "viewer_id": viewer})
+            assert reply.status == 202
+        pushed = wait_for(lambda: [m for m in listener.of_type("viewers", stream["id"]) if m["viewer_count"] == 3],
+                          15, "a viewers message with 3 viewers")
+    assert isinstance(pushed[0]["seq"], int) and pushed[0]["at"]

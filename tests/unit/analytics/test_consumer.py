@@ -90,10 +90,10 @@ def test_partial_batch_failure_reports_only_the_bad_records(aws: dict[str, str])
     now = time.time()
 
     class FailingForOneStream(DynamoAnalyticsStore):
-        def apply(self, delta: Any, at: float) -> None:
+        def apply(self, delta: Any, at: float) -> bool:
             if delta.stream_id == broken:
                 raise RuntimeError("throttled")
-            super().apply(delta, at)
+            return super().apply(delta, at)
 
     store = FailingForOneStream(analytics_table=aws["ANALYTICS_TABLE"], streams_table=aws["STREAMS_TABLE"],
                                 dynamodb=boto3.client("dynamodb"))
@@ -115,3 +115,26 @@ def test_viewer_count_goes_stale_after_60_s_without_heartbeats() -> None:
     assert effective_viewer_count({"viewer_count": 5, "viewer_count_at": 1000}, now=1059) == 5
     assert effective_viewer_count({"viewer_count": 5, "viewer_count_at": 1000}, now=1061) == 0
     assert effective_viewer_count({}, now=1000) == 0
+
+
+def test_a_changed_viewer_count_is_announced_once(aws: dict[str, str]) -> None:
+    from analytics.consumer import process_sqs_batch
+    from analytics.store import DynamoAnalyticsStore
+
+    stream_id, now = create_stream(), time.time()
+    store = DynamoAnalyticsStore(analytics_table=aws["ANALYTICS_TABLE"], streams_table=aws["STREAMS_TABLE"],
+                                 dynamodb=boto3.client("dynamodb"))
+    announced: list[dict[str, Any]] = []
+
+    class RecordingPublisher:
+        def publish(self, detail_type: str, *, stream_id: str, session_id: str | None,
+                    **fields: Any) -> dict[str, Any]:
+            announced.append({"detail_type": detail_type, "stream_id": stream_id, **fields})
+            return fields
+
+    two_viewers = sqs_event([{"v": 1, "stream_id": stream_id, "session_id": "none", "viewer_id": v, "at": now}
+                             for v in ("a", "b")])
+    process_sqs_batch(two_viewers, store, now=now, publisher=RecordingPublisher())
+    process_sqs_batch(two_viewers, store, now=now + 1, publisher=RecordingPublisher())
+    assert announced == [{"detail_type": "Stream Updated", "stream_id": stream_id, "viewer_count": 2,
+                          "changed": ["viewer_count"]}]

@@ -118,3 +118,13 @@ def test_the_real_management_client_410_is_recognised_as_gone() -> None:
         assert sender.send("c1", {"type": "x"}) is Delivery.GONE
         assert sender.send("c1", {"type": "x"}) is Delivery.FAILED
         assert sender.send("c1", {"type": "x"}) is Delivery.SENT
+
+
+def test_an_update_of_only_the_viewer_count_is_pushed_as_viewers(env: Env) -> None:
+    _subscribe(env, "c1")
+    fanout.lambda_handler(_bus_event("Stream Updated", viewer_count=7, changed=["viewer_count"]), CONTEXT,
+                          broadcaster=env.broadcaster())
+    fanout.lambda_handler(_bus_event("Stream Updated", title="t", changed=["title", "viewer_count"]), CONTEXT,
+                          broadcaster=env.broadcaster())
+    kinds = [(m["type"], m.get("viewer_count")) for m in env.api.messages("c1")]
+    assert kinds == [("viewers", 7), ("stream.updated", None)]
