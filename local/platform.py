@@ -112,7 +112,20 @@ class LocalPlatform:
                 "WEBSOCKET_MANAGEMENT_URL": f"http://{LOOPBACK}:{self.config.ports.websocket}",
                 "AUTO_CONFIRM_SIGNUP": os.environ.get("STREAMFORGE_AUTO_CONFIRM_SIGNUP", "true")}
 
+    def ports_in_use(self) -> list[str]:
+        ports = self.config.ports
+        wanted = {name: getattr(ports, name) for name in ports.__dataclass_fields__}
+        if self.config.endpoint_url is not None:
+            wanted.pop("emulator")
+        if not self.config.with_media:
+            wanted.pop("rtmp")
+        return [f"{name} :{port}" for name, port in wanted.items() if port_answers(port)]
+
     async def start(self) -> None:
+        busy = self.ports_in_use()
+        if busy:
+            raise OSError(f"ports already in use: {', '.join(busy)} (another `make dev`? Change them with "
+                          "STREAMFORGE_<NAME>_PORT, or set AWS_ENDPOINT_URL to use a running emulator)")
         if self.config.endpoint_url is None:
             from moto.server import ThreadedMotoServer
 
