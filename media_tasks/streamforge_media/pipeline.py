@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -123,6 +124,7 @@ class _Generation:
     proc: asyncio.subprocess.Process
     emitted: dict[str, int] = field(default_factory=dict)
     thumbs: set[str] = field(default_factory=set)
+    playlist_versions: dict[str, tuple[int, int]] = field(default_factory=dict)
     base_ts: int | None = None
     started_at: float = field(default_factory=time.monotonic)
 
@@ -217,6 +219,7 @@ class FfmpegPipeline:
         exited = asyncio.ensure_future(gen.proc.wait())  # one waiter for the whole generation, not one per scan
         while not (await asyncio.wait({exited}, timeout=SCAN_INTERVAL_S))[0]:
             self._scan(gen)
+        gen.playlist_versions.clear()  # the last scan reads every playlist, whatever stat says
         self._scan(gen)
         if self._closing or gen is not self._gen:
             return
@@ -240,6 +243,12 @@ class FfmpegPipeline:
         for r in self.plan.renditions:
             playlist = gen.outdir / r.name / PLAYLIST_NAME
             try:
+                # ffmpeg rewrites a playlist once per segment: between rewrites a stat is all a scan costs.
+                stat = playlist.stat()
+                version = (stat.st_mtime_ns, stat.st_size)
+                if gen.playlist_versions.get(r.name) == version:
+                    continue
+                gen.playlist_versions[r.name] = version
                 segments = hls.parse_media_playlist(playlist.read_text())
             except FileNotFoundError:
                 continue
@@ -251,10 +260,11 @@ class FfmpegPipeline:
                     self.sink.segment_ready(r.name, gen.outdir / r.name / segment.uri, segment.duration)
                     done = number + 1
             gen.emitted[r.name] = done
-        for thumb in sorted((gen.outdir / THUMBS_DIR).glob("*.jpg")):
-            if thumb.name not in gen.thumbs:
-                gen.thumbs.add(thumb.name)
-                self.sink.thumbnail_ready(thumb)
+        with os.scandir(gen.outdir / THUMBS_DIR) as entries:
+            new = sorted(e.name for e in entries if e.name.endswith(".jpg") and e.name not in gen.thumbs)
+        for name in new:
+            gen.thumbs.add(name)
+            self.sink.thumbnail_ready(gen.outdir / THUMBS_DIR / name)
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """End of input: let ffmpeg flush its last segments, then stop watching."""
