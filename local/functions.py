@@ -90,12 +90,13 @@ def function_specs(template: Template, *, overrides: dict[str, str]) -> dict[str
     return specs
 
 
-async def forward_lines(stream: asyncio.StreamReader | None, logger: logging.Logger) -> None:
+async def forward_lines(stream: asyncio.StreamReader | None, logger: logging.Logger,
+                        level: int = logging.INFO) -> None:
     """A child's output, line by line, into the platform's logging (where tests can capture it)."""
     if stream is None:
         return
     async for line in stream:
-        logger.info("%s", line.decode(errors="replace").rstrip())
+        logger.log(level, "%s", line.decode(errors="replace").rstrip())
 
 
 class Worker:

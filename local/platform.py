@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ log = logging.getLogger("streamforge.local")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 MEDIA_STOP_GRACE_S = 3.0
+EMULATOR_START_TIMEOUT_S = 30.0
 
 
 def free_port() -> int:
@@ -97,11 +97,12 @@ class LocalPlatform:
         self.config = config
         self.template = Template.load(config.assembly_dir)
         self.endpoint_url = config.urls["emulator"]
-        self._moto: Any = None
+        self._moto: asyncio.subprocess.Process | None = None
         self._runners: list[web.AppRunner] = []
         self._pollers: list[QueuePoller] = []
         self._media: asyncio.subprocess.Process | None = None
         self._media_logs: asyncio.Task[None] | None = None
+        self._emulator_logs: asyncio.Task[None] | None = None
         self.runtime: FunctionRuntime | None = None
         self.ws_gateway: WebSocketGateway | None = None
 
@@ -127,10 +128,7 @@ class LocalPlatform:
             raise OSError(f"ports already in use: {', '.join(busy)} (another `make dev`? Change them with "
                           "STREAMFORGE_<NAME>_PORT, or set AWS_ENDPOINT_URL to use a running emulator)")
         if self.config.endpoint_url is None:
-            from moto.server import ThreadedMotoServer
-
-            self._moto = ThreadedMotoServer(ip_address=LOOPBACK, port=self.config.ports.emulator, verbose=False)
-            self._moto.start()
+            await self._start_emulator()
         provisioner = Provisioner(self.template, endpoint_url=self.endpoint_url)
         await asyncio.to_thread(provisioner.provision)
         overrides = self.local_overrides()
@@ -154,6 +152,19 @@ class LocalPlatform:
         await self._serve(self._web_app(), ports.web)
         if self.config.with_media:
             await self._start_media(overrides)
+
+    async def _start_emulator(self) -> None:
+        """moto in a process of its own: in-process moto servers share one state, so two platforms would mix."""
+        self._moto = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.config.ports.emulator),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        self._emulator_logs = asyncio.create_task(forward_lines(self._moto.stdout, logging.getLogger("moto.server"),
+                                                               level=logging.DEBUG))
+        deadline = asyncio.get_running_loop().time() + EMULATOR_START_TIMEOUT_S
+        while not await asyncio.to_thread(self._emulator_answers):
+            if self._moto.returncode is not None or asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"the moto server did not start on :{self.config.ports.emulator}")
+            await asyncio.sleep(0.1)
 
     async def _serve(self, app: web.Application, port: int) -> None:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
@@ -262,9 +273,9 @@ class LocalPlatform:
             await runner.cleanup()
         if self.runtime:
             await self.runtime.stop()
-        if self._moto is not None:
-            with contextlib.suppress(Exception):
-                self._moto.stop()
+        if self._moto is not None and self._moto.returncode is None:
+            self._moto.terminate()
+            await self._moto.wait()
 
     def describe(self) -> str:
         return json.dumps(self.config.urls, indent=2)

@@ -116,8 +116,9 @@ class _Batch:
                 first, last = presence_range(recent, now)
                 prior = self._store.load_presence(stream_id, first, last)
                 delta = aggregate_stream(stream_id, recent, prior, now)
-                if self._store.apply(delta, now):
-                    self.changed_counts[stream_id] = (delta.session_id, delta.concurrent)
+                count = self._store.apply(delta, now)
+                if count is not None:
+                    self.changed_counts[stream_id] = (delta.session_id, count)
             except Exception:
                 logger.exception("could not aggregate heartbeats", stream_id=stream_id, records=len(heartbeats))
                 failed.extend(self.message_ids[stream_id])

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from streamforge.ddb import from_item, is_condition_failure, to_item
 
-from analytics.aggregate import BUCKET_S, WINDOW_S, StreamDelta, bucket_of
+from analytics.aggregate import BUCKET_S, WINDOW_S, StreamDelta, bucket_of, concurrent_at
 
 PRESENCE_TTL_S = 5 * 60
 TIMELINE_TTL_S = 7 * 24 * 3600
@@ -34,8 +34,8 @@ def _timeline_sk(bucket: int) -> str:
 
 class AnalyticsStore(Protocol):
     def load_presence(self, stream_id: str, first_bucket: int, last_bucket: int) -> dict[int, set[str]]: ...
-    def apply(self, delta: StreamDelta, now: float) -> bool:
-        """Writes the delta; True when the stream's live viewer count changed."""
+    def apply(self, delta: StreamDelta, now: float) -> int | None:
+        """Writes the delta; returns the stream's live viewer count when this write changed it."""
         ...
     def record_ingest(self, stream_id: str, session_id: str | None, health: dict[str, Any]) -> None: ...
     def summary(self, stream_id: str, session_id: str | None, now: float) -> dict[str, Any]: ...
@@ -80,7 +80,7 @@ class DynamoAnalyticsStore:
             if not is_condition_failure(exc):
                 raise
 
-    def apply(self, delta: StreamDelta, now: float) -> bool:
+    def apply(self, delta: StreamDelta, now: float) -> int | None:
         pk = _pk(delta.stream_id)
         for (bucket, shard), viewers in delta.presence.items():
             self._ddb.update_item(
@@ -103,19 +103,33 @@ class DynamoAnalyticsStore:
                                   ExpressionAttributeValues={":w": {"N": str(delta.watch_seconds)},
                                                              ":e": {"N": str(int(now) + SESSION_TTL_S)}})
         self._set_max(session_key, "peak_viewers", delta.peak)
+        return self._store_viewer_count(delta.stream_id, now)
+
+    def _store_viewer_count(self, stream_id: str, now: float) -> int | None:
+        """Counts from the stored presence, read after this batch's writes.
+
+        Batches of one stream may be consumed concurrently, each knowing only its own heartbeats; counting
+        from a consistent re-read includes the others' writes, and the condition on the read time keeps an
+        older count from overwriting a newer one.
+        """
+        read_at = time.time()
+        now_bucket = bucket_of(now)
+        count = concurrent_at(self.load_presence(stream_id, now_bucket - WINDOW_S, now_bucket), now_bucket)
         try:
             # The stream item carries the live count GET /v1/streams/{id} shows; it is stale after 60 s.
             previous = self._ddb.update_item(
-                TableName=self._streams, Key={"stream_id": {"S": delta.stream_id}},
-                UpdateExpression="SET viewer_count = :c, viewer_count_at = :t",
-                ConditionExpression="attribute_exists(stream_id)",
-                ExpressionAttributeValues={":c": {"N": str(delta.concurrent)}, ":t": {"N": str(int(now))}},
+                TableName=self._streams, Key={"stream_id": {"S": stream_id}},
+                UpdateExpression="SET viewer_count = :c, viewer_count_at = :t, viewer_count_read_at = :r",
+                ConditionExpression="attribute_exists(stream_id) AND "
+                                    "(attribute_not_exists(viewer_count_read_at) OR viewer_count_read_at <= :r)",
+                ExpressionAttributeValues={":c": {"N": str(count)}, ":t": {"N": str(int(now))},
+                                           ":r": {"N": repr(read_at)}},
                 ReturnValues="ALL_OLD").get("Attributes", {})
         except Exception as exc:
             if not is_condition_failure(exc):
                 raise
-            return False
-        return previous.get("viewer_count", {}).get("N") != str(delta.concurrent)
+            return None
+        return count if previous.get("viewer_count", {}).get("N") != str(count) else None
 
     def record_ingest(self, stream_id: str, session_id: str | None, health: dict[str, Any]) -> None:
         pk = _pk(stream_id)

@@ -40,9 +40,9 @@ class _MemoryStore:
     def load_presence(self, stream_id: str, first: int, last: int) -> dict[int, set[str]]:
         return {}
 
-    def apply(self, delta: Any, now: float) -> bool:
+    def apply(self, delta: Any, now: float) -> int | None:
         self.last = delta
-        return False
+        return None
 
     def record_ingest(self, *args: Any) -> None: ...
 

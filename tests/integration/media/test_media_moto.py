@@ -47,6 +47,10 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
+# Moto servers in one process share their backends, so this test's bus must not collide with the platform's.
+BUS = "streamforge-media-test"
+
+
 def create_resources() -> None:
     db = boto3.client("dynamodb")
     s = {"AttributeType": "S"}
@@ -82,13 +86,13 @@ def create_resources() -> None:
         "name": {"S": "default"}, "created_at": {"S": now}})
     boto3.client("s3").create_bucket(Bucket="media")
     events = boto3.client("events")
-    events.create_event_bus(Name="streamforge")
+    events.create_event_bus(Name=BUS)
 
 
 def config(tmp_path: Path) -> MediaConfig:
     return MediaConfig.from_env({
         "STREAMS_TABLE": "Streams", "STREAM_KEYS_TABLE": "StreamKeys", "SESSIONS_TABLE": "Sessions",
-        "MEDIA_BUCKET": "media", "EVENT_BUS_NAME": "streamforge", "CDN_BASE_URL": "http://127.0.0.1:1/",
+        "MEDIA_BUCKET": "media", "EVENT_BUS_NAME": BUS, "CDN_BASE_URL": "http://127.0.0.1:1/",
         "RTMP_HOST": "127.0.0.1", "RTMP_PORT": "0", "STREAMFORGE_LADDER": LADDER,
         "STREAMFORGE_HEALTH_INTERVAL_S": "1", "STREAMFORGE_WORK_DIR": str(tmp_path / "work")})
 

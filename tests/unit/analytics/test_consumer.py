@@ -90,7 +90,7 @@ def test_partial_batch_failure_reports_only_the_bad_records(aws: dict[str, str])
     now = time.time()
 
     class FailingForOneStream(DynamoAnalyticsStore):
-        def apply(self, delta: Any, at: float) -> bool:
+        def apply(self, delta: Any, at: float) -> int | None:
             if delta.stream_id == broken:
                 raise RuntimeError("throttled")
             return super().apply(delta, at)
@@ -138,3 +138,18 @@ def test_a_changed_viewer_count_is_announced_once(aws: dict[str, str]) -> None:
     process_sqs_batch(two_viewers, store, now=now + 1, publisher=RecordingPublisher())
     assert announced == [{"detail_type": "Stream Updated", "stream_id": stream_id, "viewer_count": 2,
                           "changed": ["viewer_count"]}]
+
+
+def test_batches_consumed_concurrently_count_each_others_viewers(aws: dict[str, str]) -> None:
+    from analytics.aggregate import Heartbeat, aggregate_stream
+    from analytics.store import DynamoAnalyticsStore
+
+    stream_id, now = create_stream(), time.time()
+    store = DynamoAnalyticsStore(analytics_table=aws["ANALYTICS_TABLE"], streams_table=aws["STREAMS_TABLE"],
+                                 dynamodb=boto3.client("dynamodb"))
+    # Both batches loaded the (empty) prior presence before either wrote, as two concurrent pollers would.
+    deltas = [aggregate_stream(stream_id, [Heartbeat(stream_id, "none", viewer, now)], {}, now)
+              for viewer in ("a", "b")]
+    assert [store.apply(delta, now) for delta in deltas] == [1, 2]
+    item = boto3.client("dynamodb").get_item(TableName=aws["STREAMS_TABLE"], Key={"stream_id": {"S": stream_id}})
+    assert item["Item"]["viewer_count"]["N"] == "2"
