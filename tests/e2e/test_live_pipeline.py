@@ -60,7 +60,6 @@ def test_publish_becomes_an_aligned_ladder_then_a_vod(platform: PlatformThread) 
         assert stream_status(platform, stream["id"]) == "offline"
         wait_for(lambda: listener.of_type("stream.offline", stream["id"]), 15, "a stream.offline event")
 
-    assert session is not None
     # Every rendition cuts at the same instants, and every segment decodes at its rendition's height.
     vod_variants = variant_urls(session["vod_url"])
     assert sorted(vod_variants) == [160, 360, 480, 720]
@@ -142,3 +141,24 @@ def test_stream_keys_never_reach_the_logs_and_revoking_disconnects(platform: Pla
     for key in (first_key, second_key):
         assert key not in logged
         assert key[3:] not in logged
+
+
+def test_a_reconnect_within_grace_continues_the_session(platform: PlatformThread) -> None:
+    api = platform.urls["api"]
+    user = sign_up_and_log_in(api)
+    stream = create_stream(api, user, "e2e reconnect")
+    url = f"{stream['ingest']['rtmp_url']}/{stream['ingest']['stream_key']}"
+    first = ffmpeg_publisher(url, 6, size="640x360")
+    assert first.wait(30) == 0
+    # The publisher is gone; inside the grace period the stream waits for it.
+    wait_for(lambda: stream_status(platform, stream["id"]) == "reconnecting", 5, "the stream to be reconnecting")
+    second = ffmpeg_publisher(url, 6, size="640x360")
+    assert second.wait(30) == 0
+    session = wait_for(lambda: ended_session(platform, user, stream["id"]), 40, "the session to end")
+    sessions = call("GET", f"{api}/v1/streams/{stream['id']}/sessions", token=user.token).json["items"]
+    assert len(sessions) == 1
+    media_url = variant_urls(session["vod_url"])[360]
+    vod = fetch_playlist(media_url)
+    assert vod is not None and vod.is_endlist
+    assert any(s.discontinuity for s in vod.segments)
+    assert abs(sum(float(s.duration) for s in vod.segments) - 12) <= 2

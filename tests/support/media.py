@@ -16,7 +16,7 @@ from tests.support.http import call
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.25) -> T:
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
     """Poll until `condition` returns something truthy; fail with `what` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
