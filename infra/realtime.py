@@ -71,7 +71,8 @@ class Realtime(Construct):
                 route,
                 "AwsSolutions-APIG4",
                 "Anonymous viewers may connect (ARCHITECTURE.md §4); NotificationsFunction verifies the optional "
-                "?token= access token at $connect and answers 401 to a bad one; anonymous sockets may only subscribe to existing streams.",
+                "?token= access token at $connect and answers 401 to a bad one; anonymous sockets may only "
+                "subscribe to existing streams.",
             )
         # Narrower than `grant_manage_connections()`: only this stage's @connections, not every stage.
         connections_arn = Stack.of(self).format_arn(
