@@ -30,8 +30,8 @@ BUILD_SCRIPT = "import json, openapi_spec; print(json.dumps(openapi_spec.build_o
 
 
 class ApiDocs:
-    def __init__(self, *, runtime_specs: dict[str, FunctionPool], public_api_url: str, web_root: Path) -> None:
-        self._pools = runtime_specs
+    def __init__(self, *, pools: dict[str, FunctionPool], public_api_url: str, web_root: Path) -> None:
+        self._pools = pools
         self._public_api_url = public_api_url
         self._assets = web_root / "node_modules" / "swagger-ui-dist"
         self._document: dict[str, Any] | None = None

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -139,7 +138,7 @@ class LocalPlatform:
             poller = QueuePoller(source, self.runtime, endpoint_url=self.endpoint_url)
             poller.start()
             self._pollers.append(poller)
-        docs = ApiDocs(runtime_specs=self.runtime.pools, public_api_url=self.config.urls["api"],
+        docs = ApiDocs(pools=self.runtime.pools, public_api_url=self.config.urls["api"],
                        web_root=self.config.web_root)
         http = HttpGateway(load_http_api(self.template, endpoint_url=self.endpoint_url), self.runtime,
                            extra_routes={("GET", "/health"): self.health, **docs.routes()})
@@ -276,6 +275,3 @@ class LocalPlatform:
         if self._moto is not None and self._moto.returncode is None:
             self._moto.terminate()
             await self._moto.wait()
-
-    def describe(self) -> str:
-        return json.dumps(self.config.urls, indent=2)
