@@ -289,20 +289,12 @@ class MediaService(Construct):
         event_bus.grant_put_events_to(self.task_role)
 
         prefixes = [f"{prefix}/*" for prefix in c.MEDIA_PREFIXES]
+        # The publisher keeps playlists in memory and only ever writes objects.
         self.task_role.add_to_policy(
             iam.PolicyStatement(
                 sid="MediaObjects",
-                # GetObject: on reconnect the publisher reloads the playlist it is appending to.
-                actions=["s3:PutObject", "s3:GetObject"],
+                actions=["s3:PutObject"],
                 resources=[media_bucket.arn_for_objects(prefix) for prefix in prefixes],
-            )
-        )
-        self.task_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="MediaListing",
-                actions=["s3:ListBucket"],
-                resources=[media_bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": prefixes}},
             )
         )
         suppress(

@@ -67,7 +67,9 @@ def test_image_build_context_holds_only_media_code_and_shared_layer(synth: Synth
 def test_media_task_role_is_least_privilege(synth: Synth) -> None:
     statements = synth.policies_of_role(_media_role(synth))
     s3_statements = [s for s in statements if mentions(s["Action"], "s3:")]
-    object_resources = [r for s in s3_statements if s["Action"] != "s3:ListBucket" for r in as_list(s["Resource"])]
+    # Only writes: the publisher never reads or lists the bucket.
+    assert {a for s in s3_statements for a in as_list(s["Action"])} == {"s3:PutObject"}
+    object_resources = [r for s in s3_statements for r in as_list(s["Resource"])]
     # Objects: exactly the three prefixes of the media bucket.
     assert sorted(r["Fn::Join"][1][1] for r in object_resources) == ["/live/*", "/thumbs/*", "/vod/*"]
     assert all(r["Fn::Join"][1][0] == {"Fn::GetAtt": ["MediaBucket", "Arn"]} for r in object_resources)
