@@ -158,9 +158,11 @@ class StreamForgeStack(Stack):
             "Dashboard",
             log_bucket=logs_bucket,
             runtime_config={
+                # The same keys as the local platform's /config.json, which the dashboard reads.
                 "apiUrl": api.url,
-                "webSocketUrl": realtime.url,
-                "cdnBaseUrl": distribution.base_url,
+                "websocketUrl": realtime.url,
+                "cdnUrl": distribution.base_url,
+                "rtmpUrl": media.rtmp_ingest_url,
                 "userPoolId": identity.user_pool.user_pool_id,
                 "userPoolClientId": identity.client.user_pool_client_id,
             },

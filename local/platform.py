@@ -91,6 +91,14 @@ class PlatformConfig:
         }
 
 
+    @property
+    def dashboard_config(self) -> dict[str, str]:
+        """What the dashboard reads from /config.json; the deployed dashboard gets the same keys from CDK."""
+        urls = self.urls
+        return {"apiUrl": urls["api"], "websocketUrl": urls["websocket"], "cdnUrl": urls["cdn"],
+                "rtmpUrl": urls["rtmp"]}
+
+
 class LocalPlatform:
     def __init__(self, config: PlatformConfig) -> None:
         self.config = config
@@ -174,9 +182,7 @@ class LocalPlatform:
 
     def _web_app(self) -> web.Application:
         app = web.Application()
-        urls = self.config.urls
-        config = {"apiUrl": urls["api"], "websocketUrl": urls["websocket"], "cdnUrl": urls["cdn"],
-                  "rtmpUrl": urls["rtmp"]}
+        config = self.config.dashboard_config
 
         async def runtime_config(_: web.Request) -> web.Response:
             return web.json_response(config, headers={"Cache-Control": "no-store"})
