@@ -32,6 +32,10 @@ def is_video_keyframe(payload: bytes) -> bool:
     return bool(payload) and payload[0] >> 4 == 1
 
 
+def is_avc(payload: bytes) -> bool:
+    return bool(payload) and payload[0] & 0x0F == AVC_CODEC_ID
+
+
 def is_avc_sequence_header(payload: bytes) -> bool:
     return len(payload) > 1 and payload[0] & 0x0F == AVC_CODEC_ID and payload[1] == 0
 

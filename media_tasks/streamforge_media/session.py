@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 from streamforge.events import INGEST_HEALTH, SESSION_RECORDED, STREAM_LIVE, STREAM_OFFLINE, EventPublisher
 from streamforge.keys import hash_stream_key, key_matches
 
-from streamforge_media import flv
+from streamforge_media import flv, h264
 from streamforge_media.config import MAX_RECONNECT_GRACE_S, MediaConfig
 from streamforge_media.health import IngestStats
 from streamforge_media.ladder import select_renditions
@@ -67,7 +67,13 @@ def new_session_id(now: datetime | None = None) -> str:
     return "ses_" + stamp + "".join(secrets.choice(_BASE32) for _ in range(6))
 
 
-def plan_from_metadata(config: MediaConfig, metadata: dict[str, Any], has_audio: bool) -> TranscodePlan:
+def plan_from_metadata(config: MediaConfig, metadata: dict[str, Any], has_audio: bool,
+                       sps_size: tuple[int, int] | None = None) -> TranscodePlan:
+    """The transcode plan; the source size is the SPS's (`sps_size`) when known, else the metadata's.
+
+    The SPS wins over onMetaData when both are present and disagree: it is what the decoder will actually
+    output, while metadata is only what the publisher declares (and may be stale or wrong).
+    """
     def number(*names: str) -> float:
         for name in names:
             value = metadata.get(name)
@@ -76,8 +82,13 @@ def plan_from_metadata(config: MediaConfig, metadata: dict[str, Any], has_audio:
         return 0.0
 
     width, height = int(number("width")), int(number("height"))
-    if not width or not height:
-        log.warning("publisher sent no width/height metadata; assuming %dx%d", *DEFAULT_SOURCE_SIZE)
+    if sps_size is not None:
+        if width and height and (width, height) != sps_size:
+            log.warning("onMetaData says %dx%d but the H.264 SPS says %dx%d; using the SPS",
+                        width, height, *sps_size)
+        width, height = sps_size
+    elif not width or not height:
+        log.warning("no usable SPS and no width/height metadata; assuming %dx%d", *DEFAULT_SOURCE_SIZE)
         width, height = DEFAULT_SOURCE_SIZE
     fps = number("framerate", "videoframerate", "fps") or DEFAULT_FPS
     return TranscodePlan(tuple(select_renditions(config.ladder, width, height)), min(fps, 120.0), has_audio)
@@ -192,10 +203,11 @@ class LiveStream:
         await m.call(m.store.set_status, self.stream_id, self.session_id, LIVE, utc_iso())
         log.info("stream %s reconnected within grace, session %s continues", self.stream_id, self.session_id)
 
-    def ensure_publisher(self, metadata: dict[str, Any], has_audio: bool) -> tuple[TranscodePlan, HlsPublisher]:
+    def ensure_publisher(self, metadata: dict[str, Any], has_audio: bool,
+                         sps_size: tuple[int, int] | None = None) -> tuple[TranscodePlan, HlsPublisher]:
         if self.plan is None or self.publisher is None:
             # The ladder is fixed for the session, so a reconnect keeps the same renditions.
-            self.plan = plan_from_metadata(self.config, metadata, has_audio)
+            self.plan = plan_from_metadata(self.config, metadata, has_audio, sps_size)
             self.publisher = HlsPublisher(
                 self.manager.objects, self.manager.upload_executor, stream_id=self.stream_id,
                 session_id=self.session_id, renditions=self.plan.renditions, fps=self.plan.fps,
@@ -319,13 +331,25 @@ class IngestSession:
                 self._headers[type_id] = payload
             if type_id != flv.VIDEO_TAG or not flv.is_video_keyframe(payload) or flv.is_avc_sequence_header(payload):
                 return
+            if flv.is_avc(payload) and flv.VIDEO_TAG not in self._headers:
+                # The source size comes from the SPS, which AVC cannot be decoded without anyway: every
+                # encoder sends the sequence header as its first video tag, so wait for it, don't guess.
+                return
             await self._start_pipeline(timestamp)
         assert self.pipeline is not None
         await self.pipeline.feed(type_id, timestamp, payload)
 
     async def _start_pipeline(self, timestamp: int) -> None:
         has_audio = self._audio_seen or any(k in self.metadata for k in ("audiocodecid", "audiodatarate"))
-        plan, publisher = self.live.ensure_publisher(self.metadata, has_audio)
+        sps_size = None
+        if (video_header := self._headers.get(flv.VIDEO_TAG)) is not None:
+            try:
+                sps_size = h264.sequence_header_size(video_header)
+            except h264.H264Error as exc:
+                log.warning("stream %s: could not read the picture size from the SPS: %s", self.live.stream_id, exc)
+        if sps_size is not None and not (self.stats.width and self.stats.height):
+            self.stats.width, self.stats.height = sps_size
+        plan, publisher = self.live.ensure_publisher(self.metadata, has_audio, sps_size)
         self.pipeline = self.live.manager.pipeline_factory(plan, self._workdir, publisher)
         await self.pipeline.start()
         for type_id, header in self._headers.items():
