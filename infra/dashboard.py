@@ -66,7 +66,9 @@ class Dashboard(Construct):
         pin_logical_id(self.distribution, c.DASHBOARD_DISTRIBUTION)
         suppress_public_cdn_findings(self.distribution)
 
-        sources = [s3deploy.Source.json_data(c.DASHBOARD_CONFIG_FILE, dict(runtime_config))]
+        # The API document goes beside the dashboard, for its Swagger UI page (web/docs.html).
+        sources = [s3deploy.Source.json_data(c.DASHBOARD_CONFIG_FILE, dict(runtime_config)),
+                   s3deploy.Source.data("openapi.json", Path(repo_path("docs/openapi.json")).read_text())]
         # `web/` may still be empty; an empty asset directory is not deployable, so it is only added with files.
         if _has_files(Path(repo_path(c.WEB_ASSET_DIR))):
             sources.insert(0, s3deploy.Source.asset(repo_path(c.WEB_ASSET_DIR), exclude=WEB_ASSET_EXCLUDE))

@@ -190,7 +190,11 @@ class LocalPlatform:
         async def index(_: web.Request) -> web.StreamResponse:
             return web.FileResponse(self.config.web_root / "index.html")
 
+        async def openapi(_: web.Request) -> web.StreamResponse:
+            return web.FileResponse(REPO_ROOT / "docs" / "openapi.json", headers={"Cache-Control": "no-cache"})
+
         app.router.add_get("/config.json", runtime_config)
+        app.router.add_get("/openapi.json", openapi)
         app.router.add_get("/", index)
         app.router.add_static("/", self.config.web_root, follow_symlinks=False)
         return app

@@ -149,3 +149,20 @@ def test_broadcaster_creates_a_stream_publishes_and_a_viewer_watches_it(platform
             publisher.wait(timeout=10)
 
     assert page_errors == []
+
+
+def test_the_dashboard_serves_the_api_docs_itself(platform: Any, browser: Browser,
+                                                   page_errors: list[str]) -> None:
+    requests: list[str] = []
+    page = browser.new_page()
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(f"{platform.urls['dashboard']}/docs.html")
+    page.wait_for_function("document.querySelectorAll('.opblock').length >= 19")
+    assert platform.urls["api"] in page.locator(".servers select").inner_text()
+    assert "/v1/streams/{stream_id}/keys/{key_id}" in page.content()
+    assert not page_errors
+    # Everything came from the dashboard's own origin: nothing from a third-party CDN.
+    assert all(url.startswith(platform.urls["dashboard"]) for url in requests if not url.startswith("data:"))
+    page.close()
