@@ -22,7 +22,7 @@ test: $(VENV)/.installed web-deps system-deps-test synth
 	$(PY) -m local.test_tiers $(PYTEST_ARGS)
 
 synth: $(VENV)/.installed
-	$(PY) app.py > /dev/null
+	@$(PY) app.py > /dev/null
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -33,7 +33,7 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 bench: $(VENV)/.installed system-deps-test synth
-	$(PY) -m local.bench
+	@$(PY) -m local.bench
 
 # The CDK CLI runs cdk.json's app with the virtualenv's python.
 deploy: $(VENV)/.installed
