@@ -198,6 +198,8 @@ export function renderWatch(main, streamId) {
   const unsubscribe = live.subscribe(streamId, (message) => {
     const count = message.viewer_count ?? message.concurrent_viewers ?? message.viewers;
     setViewers(Number(count));
+    // Marks when pushes can reach this page (tests and assistive tech can wait on it).
+    if (message.type === "subscribed") events.dataset.subscribed = "true";
     if (announcements[message.type]) {
       events.textContent = `The stream ${announcements[message.type]} at ${new Date(message.at).toLocaleTimeString()}.`;
     }

@@ -116,7 +116,9 @@ def test_broadcaster_creates_a_stream_publishes_and_a_viewer_watches_it(platform
     viewer_console: list[str] = []
     viewer = _open(browser, f"{dashboard}/#/watch/{stream_id}", page_errors, viewer_console)
     expect(viewer.locator("#stream-status")).to_have_text("offline")
-    # The subscription's acknowledgement carries the current count.
+    # The subscription's acknowledgement carries the current count; publish only once it is confirmed, so
+    # the `stream.live` push cannot go out before this page listens.
+    expect(viewer.locator("#stream-events")).to_have_attribute("data-subscribed", "true")
     expect(viewer.locator("#viewer-count")).to_contain_text("0 viewers")
 
     with tempfile.TemporaryDirectory() as scratch:
