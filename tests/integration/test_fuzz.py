@@ -22,6 +22,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tests.support.contract import ARCHITECTURE_OPERATIONS
 from tests.support.http import call
 from tests.support.platform import PlatformThread
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
@@ -121,16 +122,6 @@ def test_api_answers_no_5xx_and_only_documented_shapes(api_schema: Any, fuzz_wor
 NO_SUCCESS_EXPECTED = {("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/signup")}
 
 
-ARCHITECTURE_OPERATIONS = {
-    ("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
-    ("GET", "/v1/users/me"), ("PATCH", "/v1/users/me"), ("GET", "/v1/users/{username}"),
-    ("PUT", "/v1/users/{username}/follow"), ("DELETE", "/v1/users/{username}/follow"),
-    ("POST", "/v1/streams"), ("GET", "/v1/streams"), ("GET", "/v1/streams/{stream_id}"),
-    ("PATCH", "/v1/streams/{stream_id}"), ("DELETE", "/v1/streams/{stream_id}"),
-    ("POST", "/v1/streams/{stream_id}/keys"), ("GET", "/v1/streams/{stream_id}/keys"),
-    ("DELETE", "/v1/streams/{stream_id}/keys/{key_id}"), ("GET", "/v1/streams/{stream_id}/sessions"),
-    ("POST", "/v1/analytics/heartbeat"), ("GET", "/v1/streams/{stream_id}/analytics"),
-}
 
 
 def test_served_document_is_the_committed_one_with_every_operation(api_platform: PlatformThread) -> None:

@@ -15,6 +15,8 @@ from streamforge.ddb import from_item, to_item
 from streamforge.errors import BadRequest
 from streamforge.pagination import decode_cursor, encode_cursor
 
+from tests.support.contract import ARCHITECTURE_OPERATIONS
+
 pytestmark = pytest.mark.unit
 KEY_NAMES = frozenset({"stream_id", "status", "created_at"})
 LEK = {"stream_id": {"S": "st_aaaaaaaaaaaaaaaa"}, "status": {"S": "live"}, "created_at": {"S": "2026-11-25T10:00Z"}}
@@ -66,15 +68,7 @@ def test_committed_openapi_matches_the_handlers() -> None:
     assert committed.read_text() == render(), "docs/openapi.json is stale: run `python -m openapi_spec`"
     document = build_openapi()
     operations = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
-    expected = {("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
-                ("GET", "/v1/users/me"), ("PATCH", "/v1/users/me"), ("GET", "/v1/users/{username}"),
-                ("PUT", "/v1/users/{username}/follow"), ("DELETE", "/v1/users/{username}/follow"),
-                ("POST", "/v1/streams"), ("GET", "/v1/streams"), ("GET", "/v1/streams/{stream_id}"),
-                ("PATCH", "/v1/streams/{stream_id}"), ("DELETE", "/v1/streams/{stream_id}"),
-                ("POST", "/v1/streams/{stream_id}/keys"), ("GET", "/v1/streams/{stream_id}/keys"),
-                ("DELETE", "/v1/streams/{stream_id}/keys/{key_id}"), ("GET", "/v1/streams/{stream_id}/sessions"),
-                ("POST", "/v1/analytics/heartbeat"), ("GET", "/v1/streams/{stream_id}/analytics")}
-    assert operations == expected
+    assert operations == ARCHITECTURE_OPERATIONS
     assert "HTTPValidationError" not in json.dumps(document)
     assert document["paths"]["/v1/streams"]["post"]["security"] == [{"bearerAuth": []}]
 
