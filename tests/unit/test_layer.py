@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from streamforge import keys
-from streamforge.config import EnvConfig
+from streamforge.config import ConfigError, EnvConfig
 from streamforge.ddb import from_item, to_item
 from streamforge.errors import BadRequest
 from streamforge.pagination import decode_cursor, encode_cursor
@@ -43,8 +43,16 @@ def test_env_config_validates_and_coerces() -> None:
         auto_confirm_signup: bool = False
 
     assert Config.from_env({"STREAMS_TABLE": "t", "AUTO_CONFIRM_SIGNUP": "true"}).auto_confirm_signup is True
-    with pytest.raises(ValidationError):
-        Config.from_env({})
+    assert Config.from_env({"STREAMS_TABLE": "t"}).auto_confirm_signup is False
+    problems = r"STREAMS_TABLE is required; AUTO_CONFIRM_SIGNUP='maybe' is not a valid bool"
+    with pytest.raises(ConfigError, match=problems):
+        Config.from_env({"AUTO_CONFIRM_SIGNUP": "maybe"})
+
+
+def test_env_config_refuses_field_types_it_cannot_read_from_the_environment() -> None:
+    with pytest.raises(TypeError, match="str, int, float or bool"):
+        class Config(EnvConfig):
+            ladder: list[str]
 
 
 @given(st.dictionaries(st.text(min_size=1, max_size=5), st.one_of(
