@@ -56,6 +56,19 @@ def triggered_functions(template: Template) -> set[str]:
     return {logical_id for logical_id in map(template.try_logical_id_of, references) if logical_id}
 
 
+def layer_dirs(template: Template, function_props: dict[str, Any]) -> list[Path]:
+    """The staged `python/` directories of a function's own layers, in order.
+
+    External layers (Powertools) are provided by the local virtualenv.
+    """
+    dirs = []
+    for layer in function_props.get("Layers", []):
+        layer_id = template.try_logical_id_of(layer)
+        if layer_id and template.resources[layer_id].get("Type") == LAYER_TYPE:
+            dirs.append(template.asset_path(layer_id) / "python")
+    return dirs
+
+
 def function_specs(template: Template, *, overrides: dict[str, str]) -> dict[str, FunctionSpec]:
     specs = {}
     triggered = triggered_functions(template)
@@ -70,18 +83,12 @@ def function_specs(template: Template, *, overrides: dict[str, str]) -> dict[str
                 continue
             environment[name] = str(resolved)
         environment.update({k: v for k, v in overrides.items() if k in environment})
-        layer_dirs = []
-        for layer in props.get("Layers", []):
-            layer_id = template.try_logical_id_of(layer)
-            if layer_id and template.resources[layer_id].get("Type") == LAYER_TYPE:
-                layer_dirs.append(template.asset_path(layer_id) / "python")
-            # External layers (Powertools) are provided by the local virtualenv.
         resolved_name = template.resolved.get(logical_id)
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
             handler=props["Handler"],
             code_dir=template.asset_path(logical_id),
-            layer_dirs=layer_dirs,
+            layer_dirs=layer_dirs(template, props),
             environment=environment,
             timeout_s=float(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),

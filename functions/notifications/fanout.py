@@ -5,9 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.config import Config
+from streamforge.aws import client
 from streamforge.observability import logger, metrics, tracer
 from streamforge.streams import StreamsReader
 
@@ -17,22 +16,21 @@ from notifications.connections import DynamoConnectionStore
 from notifications.follows import DynamoFollowersReader
 from notifications.sender import ManagementApiSender
 
-# One attempt each: a failed post is logged and the client catches up by `seq`; retries would
-# stretch a large fan-out. The pool matches the worker threads so no post waits for a socket.
-MANAGEMENT_API_CONFIG = Config(connect_timeout=2, read_timeout=5, max_pool_connections=MAX_WORKERS,
-                               retries={"max_attempts": 1, "mode": "standard"})
-
 
 @cache
 def default_broadcaster() -> Broadcaster:
     config = FanoutConfig.from_env()
-    dynamodb = boto3.client("dynamodb", config=Config(max_pool_connections=MAX_WORKERS))
+    # The pools match the worker threads so no call waits for a socket.
+    dynamodb = client("dynamodb", max_pool_connections=MAX_WORKERS)
     return Broadcaster(
         store=DynamoConnectionStore(config.connections_table, dynamodb),
         streams=StreamsReader(config.streams_table, dynamodb),
         followers=DynamoFollowersReader(config.users_table, dynamodb),
-        sender=ManagementApiSender(boto3.client("apigatewaymanagementapi", config=MANAGEMENT_API_CONFIG,
-                                                endpoint_url=config.websocket_management_url)),
+        # One attempt each: a failed post is logged and the client catches up by `seq`; retries would
+        # stretch a large fan-out.
+        sender=ManagementApiSender(client("apigatewaymanagementapi", endpoint_url=config.websocket_management_url,
+                                          connect_timeout_s=2, read_timeout_s=5, max_attempts=1,
+                                          max_pool_connections=MAX_WORKERS)),
     )
 
 

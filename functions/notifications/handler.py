@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from streamforge.aws import client
 from streamforge.observability import logger, metrics, tracer
 from streamforge.streams import StreamsReader
 
@@ -16,21 +15,19 @@ from notifications.connections import DynamoConnectionStore
 from notifications.sender import ManagementApiSender
 from notifications.sockets import SocketService
 
-# Replies go to the client that just wrote to us; a short timeout keeps a stuck socket from holding the route.
-MANAGEMENT_API_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
-
 
 @cache
 def default_service() -> SocketService:
     config = HandlerConfig.from_env()
-    dynamodb = boto3.client("dynamodb")
+    dynamodb = client("dynamodb")
     return SocketService(
         store=DynamoConnectionStore(config.connections_table, dynamodb),
         streams=StreamsReader(config.streams_table, dynamodb),
-        verifier=CognitoTokenVerifier(boto3.client("cognito-idp"), user_pool_id=config.user_pool_id,
+        verifier=CognitoTokenVerifier(client("cognito-idp"), user_pool_id=config.user_pool_id,
                                       client_id=config.user_pool_client_id),
-        sender=ManagementApiSender(boto3.client("apigatewaymanagementapi", config=MANAGEMENT_API_CONFIG,
-                                                endpoint_url=config.websocket_management_url)),
+        # Replies go to the client that just wrote to us; short timeouts keep a stuck socket from holding the route.
+        sender=ManagementApiSender(client("apigatewaymanagementapi", endpoint_url=config.websocket_management_url,
+                                          connect_timeout_s=2, read_timeout_s=5, max_attempts=2)),
     )
 
 
