@@ -27,7 +27,10 @@ def stored_segments(h: Harness, rendition: str = "240p") -> list[str]:
 
 
 def ended(h: Harness) -> bool:
-    return bool(h.store.sessions) and all(s["status"] == "ended" for s in h.store.sessions.values())
+    """Every session is stored as ended and announced: `Session Recorded` is the last step of ending one."""
+    sessions = h.store.sessions.values()
+    announced = h.events.types().count("Session Recorded") == len(sessions)
+    return bool(sessions) and announced and all(s["status"] == "ended" for s in sessions)
 
 
 def pipeline_of(h: Harness) -> FfmpegPipeline:
