@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ class MediaConfig:
     finalize_timeout_s: float = 60.0
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "streamforge-media")
     ffmpeg_bin: str = "ffmpeg"
+    ingest_lease_s: float = 30.0
+    # Names this task in a stream's ingest lease; unique per process, so a restarted task is a new owner.
+    task_id: str = field(default_factory=lambda: "task_" + secrets.token_hex(8))
 
     def vod_url(self, stream_id: str, session_id: str) -> str:
         return f"{self.cdn_base_url}/vod/{stream_id}/{session_id}/master.m3u8"
@@ -103,6 +107,7 @@ class MediaConfig:
             finalize_timeout_s=number("STREAMFORGE_FINALIZE_TIMEOUT_S", 60.0, 1.0, 3600.0, float),
             work_dir=Path(env.get("STREAMFORGE_WORK_DIR") or Path(tempfile.gettempdir()) / "streamforge-media"),
             ffmpeg_bin=env.get("FFMPEG_BIN", "ffmpeg"),
+            ingest_lease_s=number("STREAMFORGE_INGEST_LEASE_S", 30.0, 1.0, 600.0, float),
         )
         if problems:
             raise ConfigError("invalid media task configuration: " + "; ".join(problems))

@@ -28,7 +28,7 @@ from streamforge_media.ladder import select_renditions
 from streamforge_media.pipeline import EncoderSettings, FfmpegPipeline, SegmentSink, TranscodePlan
 from streamforge_media.publisher import HlsPublisher, ObjectStore
 from streamforge_media.rtmp.server import Disconnector, MediaSink
-from streamforge_media.store import LIVE, RECONNECTING, StreamStore
+from streamforge_media.store import LIVE, RECONNECTING, IngestLease, StreamStore
 
 FIRST_HEALTH_REPORT_S = 4.5
 
@@ -139,8 +139,10 @@ class SessionManager:
             if live is None:
                 grace = self.config.reconnect_grace_s if stream.reconnect_grace_s is None else stream.reconnect_grace_s
                 live = LiveStream(self, stream.stream_id, max(0, min(grace, MAX_RECONNECT_GRACE_S)), stream.record)
+                if not await live.begin():
+                    log.info("refusing publisher for %s: another media task is ingesting it", stream.stream_id)
+                    return None
                 self.streams[stream.stream_id] = live
-                await live.begin()
             else:
                 await live.resume()
             ingest = IngestSession(live, key_hash, control)
@@ -184,16 +186,44 @@ class LiveStream:
         self.ingest_count = 0
         self.last_key_hash: str | None = None
         self._grace_task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
         self.workdir = self.config.work_dir / stream_id / self.session_id
 
-    async def begin(self) -> None:
+    def _lease(self) -> IngestLease:
+        return IngestLease(self.config.task_id, time.time(), self.config.ingest_lease_s)
+
+    async def begin(self) -> bool:
+        """Start the session; False (nothing written) when another media task is ingesting this stream."""
         m = self.manager
-        await m.call(m.store.start_session, self.stream_id, self.session_id, self.started_at)
+        if not await m.call(m.store.start_session, self.stream_id, self.session_id, self.started_at,
+                            lease=self._lease()):
+            return False
+        self._lease_task = m.spawn(self._hold_lease())
         log.info("stream %s live, session %s", self.stream_id, self.session_id)
         base = self.config.cdn_base_url
         m.spawn(m.emit(STREAM_LIVE, self.stream_id, self.session_id, started_at=self.started_at,
                        playback_url=f"{base}/live/{self.stream_id}/master.m3u8",
                        thumbnail_url=f"{base}/thumbs/{self.stream_id}/latest.jpg"))
+        return True
+
+    async def _hold_lease(self) -> None:
+        """Renew the ingest lease at a third of its term, through reconnect grace, until the session ends.
+
+        A refused renewal means another task took the stream over after our lease ran out (this task was cut
+        off from DynamoDB for a whole term), so this task stops ingesting it.
+        """
+        m = self.manager
+        while not self.ending:
+            await asyncio.sleep(self.config.ingest_lease_s / 3)
+            try:
+                renewed = await m.call(m.store.renew_lease, self.stream_id, self.session_id, self._lease())
+            except Exception:
+                log.exception("could not renew the ingest lease of %s; retrying", self.stream_id)
+                continue
+            if not renewed and not self.ending:
+                log.warning("stream %s: ingest lease lost to another task", self.stream_id)
+                self.request_end("ingest lease lost to another media task")
+                return
 
     async def resume(self) -> None:
         if self._grace_task is not None:
@@ -264,8 +294,9 @@ class LiveStream:
         if self.ending:
             return
         self.ending = True
-        if self._grace_task is not None and self._grace_task is not asyncio.current_task():
-            self._grace_task.cancel()
+        for task in (self._grace_task, self._lease_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         self.manager.spawn(self._end(reason))
 
     async def _end(self, reason: str) -> None:

@@ -42,6 +42,19 @@ class StreamRecord:
     deleted: bool = False  # the API keeps a tombstone with `deleted_at` (contracts.md, Deletion)
 
 
+@dataclass(frozen=True)
+class IngestLease:
+    """Which media task ingests a stream, until when (epoch seconds): one publisher per stream across tasks."""
+
+    owner: str
+    now: float
+    duration_s: float
+
+    @property
+    def until(self) -> float:
+        return self.now + self.duration_s
+
+
 class StreamStore(Protocol):
     def get_key(self, key_hash: str) -> KeyRecord | None: ...
 
@@ -49,8 +62,14 @@ class StreamStore(Protocol):
 
     def mark_key_used(self, key_hash: str, at: str) -> None: ...
 
-    def start_session(self, stream_id: str, session_id: str, started_at: str) -> None:
-        """Stream → live with this session, and the Session item (created once)."""
+    def start_session(self, stream_id: str, session_id: str, started_at: str, *, lease: IngestLease) -> bool:
+        """Claim the stream's ingest lease, set it live with this session and create the Session, all or nothing.
+
+        False when another media task holds an unexpired lease (or the stream is gone): nothing is written.
+        """
+
+    def renew_lease(self, stream_id: str, session_id: str, lease: IngestLease) -> bool:
+        """Extend the lease; False when this task no longer holds it for this session."""
 
     def set_status(self, stream_id: str, session_id: str, status: str, at: str) -> None:
         """Stream and Session → `live` or `reconnecting`, only while this session is current."""
@@ -125,18 +144,39 @@ class DynamoStreamStore:
         self._update(self.keys_table, {"key_hash": key_hash}, "SET last_used_at = :at",
                      "attribute_exists(key_hash)", {":at": at})
 
-    def start_session(self, stream_id: str, session_id: str, started_at: str) -> None:
+    def start_session(self, stream_id: str, session_id: str, started_at: str, *, lease: IngestLease) -> bool:
+        claim = {
+            "TableName": self.streams_table, "Key": self._values({"stream_id": stream_id}),
+            "UpdateExpression": "SET #status = :live, current_session_id = :sid, started_at = :at, updated_at = :at, "
+                                "ingest_owner = :owner, ingest_lease_until = :until",
+            "ConditionExpression": "attribute_exists(stream_id) AND attribute_not_exists(deleted_at) AND "
+                                   "(attribute_not_exists(ingest_owner) OR ingest_owner = :owner OR "
+                                   "ingest_lease_until < :now)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": self._values({":live": LIVE, ":sid": session_id, ":at": started_at,
+                                                       ":owner": lease.owner, ":until": lease.until,
+                                                       ":now": lease.now}),
+        }
+        session = {
+            "TableName": self.sessions_table,
+            "Item": self._values({"stream_id": stream_id, "session_id": session_id, "status": LIVE,
+                                  "started_at": started_at}),
+            "ConditionExpression": "attribute_not_exists(session_id)",
+        }
         try:
-            self._db.put_item(TableName=self.sessions_table, Item=self._values({
-                "stream_id": stream_id, "session_id": session_id, "status": LIVE, "started_at": started_at}),
-                ConditionExpression="attribute_not_exists(session_id)")
+            # The token makes a retried call (after a timeout that in fact succeeded) a no-op, not a refusal.
+            self._db.transact_write_items(TransactItems=[{"Update": claim}, {"Put": session}],
+                                          ClientRequestToken=session_id)
+            return True
         except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
-        self._update(self.streams_table, {"stream_id": stream_id},
-                     "SET #status = :live, current_session_id = :sid, started_at = :at, updated_at = :at",
-                     "attribute_exists(stream_id)",
-                     {":live": LIVE, ":sid": session_id, ":at": started_at}, {"#status": "status"})
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                return False
+            raise
+
+    def renew_lease(self, stream_id: str, session_id: str, lease: IngestLease) -> bool:
+        return self._update(self.streams_table, {"stream_id": stream_id}, "SET ingest_lease_until = :until",
+                            "ingest_owner = :owner AND current_session_id = :sid",
+                            {":until": lease.until, ":owner": lease.owner, ":sid": session_id})
 
     def set_status(self, stream_id: str, session_id: str, status: str, at: str) -> None:
         self._update(self.streams_table, {"stream_id": stream_id}, "SET #status = :s, updated_at = :at",
@@ -163,6 +203,7 @@ class DynamoStreamStore:
         self._update(self.sessions_table, {"stream_id": stream_id, "session_id": session_id}, expression,
                      "attribute_exists(session_id)", values, {"#status": "status"})
         self._update(self.streams_table, {"stream_id": stream_id},
-                     "SET #status = :offline, updated_at = :at REMOVE current_session_id, started_at",
+                     "SET #status = :offline, updated_at = :at "
+                     "REMOVE current_session_id, started_at, ingest_owner, ingest_lease_until",
                      "current_session_id = :sid", {":offline": OFFLINE, ":at": ended_at, ":sid": session_id},
                      {"#status": "status"})

@@ -17,6 +17,7 @@ from moto.server import ThreadedMotoServer
 from streamforge.keys import hash_stream_key
 from streamforge_media.app import MediaTask
 from streamforge_media.config import MediaConfig
+from streamforge_media.store import DynamoStreamStore, IngestLease
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")]
@@ -131,7 +132,7 @@ def test_publish_to_vod_through_dynamodb_s3_and_eventbridge(moto_endpoint: str, 
 
     asyncio.run(scenario())
     stream = item("Streams", stream_id=STREAM_ID)
-    assert "current_session_id" not in stream
+    assert not {"current_session_id", "ingest_owner", "ingest_lease_until"} & set(stream)
     assert [r["M"]["name"]["S"] for r in stream["renditions"]["L"]] == ["240p", "160p"]
     assert set(stream["ingest_health"]["M"]) >= {"bitrate_kbps", "fps", "width", "height", "keyframe_interval_s"}
     assert "last_used_at" in item("StreamKeys", key_hash=hash_stream_key(KEY))
@@ -162,3 +163,33 @@ def test_publish_to_vod_through_dynamodb_s3_and_eventbridge(moto_endpoint: str, 
     resolved = Path("/vod", STREAM_ID, sid, "240p", first).resolve().as_posix().lstrip("/")
     s3.head_object(Bucket="media", Key=resolved)
     assert s3.list_objects_v2(Bucket="media", Prefix=f"thumbs/{STREAM_ID}/latest.jpg")["KeyCount"] == 1
+
+
+def test_ingest_lease_admits_one_task_per_stream(moto_endpoint: str) -> None:
+    create_resources()
+    store = DynamoStreamStore(streams_table="Streams", keys_table="StreamKeys", sessions_table="Sessions")
+    at, now = "2026-11-25T00:00:01.000Z", time.time()
+
+    def stream() -> tuple[str, str, str]:
+        found = item("Streams", stream_id=STREAM_ID)
+        return found["status"]["S"], found["current_session_id"]["S"], found["ingest_owner"]["S"]
+
+    assert store.start_session(STREAM_ID, "ses_a", at, lease=IngestLease("task_a", now, 30))
+    assert not store.start_session(STREAM_ID, "ses_b", at, lease=IngestLease("task_b", now + 1, 30))
+    assert item("Sessions", stream_id=STREAM_ID, session_id="ses_b") == {}  # the refused claim wrote nothing
+    assert stream() == ("live", "ses_a", "task_a")
+    assert store.renew_lease(STREAM_ID, "ses_a", IngestLease("task_a", now + 10, 30))
+    assert not store.renew_lease(STREAM_ID, "ses_a", IngestLease("task_b", now + 10, 30))
+    # Still inside the renewed term, then past it: task_a vanished and task_b takes over.
+    assert not store.start_session(STREAM_ID, "ses_b", at, lease=IngestLease("task_b", now + 39, 30))
+    assert store.start_session(STREAM_ID, "ses_b", at, lease=IngestLease("task_b", now + 41, 30))
+    assert stream() == ("live", "ses_b", "task_b")
+    assert not store.renew_lease(STREAM_ID, "ses_a", IngestLease("task_a", now + 42, 30))
+    # The old holder ending its session closes its Session but leaves the new holder's stream alone.
+    store.end_session(STREAM_ID, "ses_a", ended_at=at, duration_s=1.0, vod_url=None)
+    assert item("Sessions", stream_id=STREAM_ID, session_id="ses_a")["status"]["S"] == "ended"
+    assert stream() == ("live", "ses_b", "task_b")
+    store.end_session(STREAM_ID, "ses_b", ended_at=at, duration_s=1.0, vod_url=None)
+    ended = item("Streams", stream_id=STREAM_ID)
+    assert ended["status"]["S"] == "offline"
+    assert not {"current_session_id", "ingest_owner", "ingest_lease_until"} & set(ended)

@@ -20,7 +20,7 @@ from streamforge_media.ladder import Rung
 from streamforge_media.pipeline import EncoderSettings
 from streamforge_media.rtmp.server import RtmpLimits, RtmpServer
 from streamforge_media.session import PipelineFactory, SessionManager
-from streamforge_media.store import ENDED, OFFLINE, KeyRecord, StreamRecord
+from streamforge_media.store import ENDED, OFFLINE, IngestLease, KeyRecord, StreamRecord
 
 SMALL_LADDER = (Rung("240p", 240, 400), Rung("160p", 160, 200))
 STREAM_ID = "st_aaaaaaaaaaaaaaaa"
@@ -63,11 +63,27 @@ class FakeStore:
             if key_hash in self.keys:
                 self.key_used[key_hash] = at
 
-    def start_session(self, stream_id: str, session_id: str, started_at: str) -> None:
+    def start_session(self, stream_id: str, session_id: str, started_at: str, *, lease: IngestLease) -> bool:
         with self.lock:
+            stream = self.streams.get(stream_id)
+            if stream is None or "deleted_at" in stream:
+                return False
+            holder, until = stream.get("ingest_owner"), stream.get("ingest_lease_until", 0.0)
+            if holder not in (None, lease.owner) and until >= lease.now:
+                return False
             self.sessions.setdefault((stream_id, session_id), {"status": "live", "started_at": started_at})
-            if stream_id in self.streams:
-                self.streams[stream_id].update(status="live", current_session_id=session_id, started_at=started_at)
+            stream.update(status="live", current_session_id=session_id, started_at=started_at,
+                          ingest_owner=lease.owner, ingest_lease_until=lease.until)
+            return True
+
+    def renew_lease(self, stream_id: str, session_id: str, lease: IngestLease) -> bool:
+        with self.lock:
+            stream = self.streams.get(stream_id)
+            if stream is None or stream.get("ingest_owner") != lease.owner \
+                    or stream.get("current_session_id") != session_id:
+                return False
+            stream["ingest_lease_until"] = lease.until
+            return True
 
     def set_status(self, stream_id: str, session_id: str, status: str, at: str) -> None:
         with self.lock:
@@ -93,7 +109,8 @@ class FakeStore:
             stream = self.streams.get(stream_id)
             if stream and stream.get("current_session_id") == session_id:
                 stream["status"] = OFFLINE
-                stream.pop("current_session_id", None)
+                for name in ("current_session_id", "ingest_owner", "ingest_lease_until"):
+                    stream.pop(name, None)
 
 
 class FakeEvents:
@@ -172,9 +189,13 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def running_harness(config: MediaConfig, *, objects: MemoryObjectStore | None = None,
-                          pipeline_factory: PipelineFactory | None = None) -> AsyncIterator[Harness]:
-    store, events, objects = FakeStore(), FakeEvents(), objects or MemoryObjectStore()
-    store.add_stream()
+                          pipeline_factory: PipelineFactory | None = None,
+                          store: FakeStore | None = None) -> AsyncIterator[Harness]:
+    """A media task in-process; `store` is shared when given (several tasks, one table), else a new one."""
+    events, objects = FakeEvents(), objects or MemoryObjectStore()
+    if store is None:
+        store = FakeStore()
+        store.add_stream()
     executor = ThreadPoolExecutor(8)
     manager = SessionManager(config, store, events, objects, executor, pipeline_factory)
     server = RtmpServer(manager, config.limits)
