@@ -1,14 +1,21 @@
 """`make test`: run every test tier this machine can run, and say loudly which ones it cannot.
 
+The localstack tier runs against STREAMFORGE_LOCALSTACK_ENDPOINT when set, else against a LocalStack this
+script installs (first use) and starts for the run.
+
 Under CI (`STREAMFORGE_CI=1`) a core tier that cannot run is a failure, not a skip.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+
+from local import localstack
 
 CORE_TIERS = ("unit", "infra", "integration", "e2e")
 ALL_TIERS = (*CORE_TIERS, "localstack")
@@ -22,22 +29,32 @@ def unavailable_tiers() -> dict[str, str]:
     missing = [tool for tool in ("ffmpeg", "ffprobe", "chromium") if shutil.which(tool) is None]
     if missing:
         reasons["e2e"] = f"missing {', '.join(missing)} (make test installs them when run as root)"
-    if not os.environ.get("STREAMFORGE_LOCALSTACK_ENDPOINT"):
-        reasons["localstack"] = ("no LocalStack endpoint (set STREAMFORGE_LOCALSTACK_ENDPOINT); note that the tier "
-                                 "holds no tests yet: LocalStack's free edition lacks Cognito, which most of the "
-                                 "integration suite signs in through")
+    if localstack.python313() is None and not os.environ.get("STREAMFORGE_LOCALSTACK_ENDPOINT"):
+        reasons["localstack"] = "no Python 3.13 to run LocalStack with, and no STREAMFORGE_LOCALSTACK_ENDPOINT"
     return reasons
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def main() -> int:
     reasons = unavailable_tiers()
-    for tier, why in reasons.items():
-        print(f"*** SKIPPING the {tier} tier: {why}", flush=True)
-    if os.environ.get("STREAMFORGE_CI") and any(tier in reasons for tier in CORE_TIERS):
-        print("*** CI must run every core tier; failing.", flush=True)
-        return 1
-    expression = " or ".join(tier for tier in ALL_TIERS if tier not in reasons)
-    result = subprocess.run([sys.executable, "-m", "pytest", "-m", expression, *sys.argv[1:]], check=False)
+    with contextlib.ExitStack() as stack:
+        if "localstack" not in reasons and not os.environ.get("STREAMFORGE_LOCALSTACK_ENDPOINT"):
+            try:
+                os.environ["STREAMFORGE_LOCALSTACK_ENDPOINT"] = stack.enter_context(localstack.running(free_port()))
+            except localstack.LocalStackUnavailable as exc:
+                reasons["localstack"] = str(exc)
+        for tier, why in reasons.items():
+            print(f"*** SKIPPING the {tier} tier: {why}", flush=True)
+        if os.environ.get("STREAMFORGE_CI") and any(tier in reasons for tier in CORE_TIERS):
+            print("*** CI must run every core tier; failing.", flush=True)
+            return 1
+        expression = " or ".join(tier for tier in ALL_TIERS if tier not in reasons)
+        result = subprocess.run([sys.executable, "-m", "pytest", "-m", expression, *sys.argv[1:]], check=False)
     for tier, why in reasons.items():
         print(f"*** SKIPPED the {tier} tier: {why}", flush=True)
     return result.returncode

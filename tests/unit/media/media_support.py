@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 from streamforge.keys import hash_stream_key
 from streamforge_media.config import MediaConfig
 from streamforge_media.ladder import Rung
 from streamforge_media.pipeline import EncoderSettings
+from streamforge_media.publisher import ObjectStore
 from streamforge_media.rtmp.server import RtmpLimits, RtmpServer
 from streamforge_media.session import PipelineFactory, SessionManager
 from streamforge_media.store import ENDED, OFFLINE, IngestLease, KeyRecord, StreamRecord
@@ -174,12 +175,15 @@ def make_config(work_dir: Path, **overrides: Any) -> MediaConfig:
     return replace(config, **overrides)
 
 
+ObjectsT = TypeVar("ObjectsT", bound=ObjectStore)
+
+
 @dataclass
-class Harness:
+class Harness(Generic[ObjectsT]):
     config: MediaConfig
     store: FakeStore
     events: FakeEvents
-    objects: MemoryObjectStore
+    objects: ObjectsT
     manager: SessionManager
     server: RtmpServer
 
@@ -188,11 +192,10 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def running_harness(config: MediaConfig, *, objects: MemoryObjectStore | None = None,
-                          pipeline_factory: PipelineFactory | None = None,
-                          store: FakeStore | None = None) -> AsyncIterator[Harness]:
+async def running_task(config: MediaConfig, objects: ObjectsT, *, pipeline_factory: PipelineFactory | None = None,
+                       store: FakeStore | None = None) -> AsyncIterator[Harness[ObjectsT]]:
     """A media task in-process; `store` is shared when given (several tasks, one table), else a new one."""
-    events, objects = FakeEvents(), objects or MemoryObjectStore()
+    events = FakeEvents()
     if store is None:
         store = FakeStore()
         store.add_stream()
@@ -206,6 +209,14 @@ async def running_harness(config: MediaConfig, *, objects: MemoryObjectStore | N
         await server.close()
         await manager.shutdown()
         executor.shutdown(wait=True)
+
+
+def running_harness(
+    config: MediaConfig, *, objects: MemoryObjectStore | None = None, pipeline_factory: PipelineFactory | None = None,
+    store: FakeStore | None = None,
+) -> contextlib.AbstractAsyncContextManager[Harness[MemoryObjectStore]]:
+    """`running_task` with objects kept in memory."""
+    return running_task(config, objects or MemoryObjectStore(), pipeline_factory=pipeline_factory, store=store)
 
 
 async def wait_for(condition: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> Any:
