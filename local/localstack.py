@@ -56,9 +56,8 @@ def ensure_installed() -> Path:
     if interpreter is None:
         raise LocalStackUnavailable("no Python 3.13 (on PATH or in pyenv); LocalStack 2026.x needs 3.12+")
     print(f"*** installing {PACKAGE} into {VENV.name} (first use)", flush=True)
-    uv = Path(sys.executable).with_name("uv")
-    steps = [[sys.executable, "-m", "pip", "install", "--quiet", "uv"],
-             [str(uv), "venv", "--quiet", "--allow-existing", "-p", interpreter, str(VENV)],
+    uv = Path(sys.executable).with_name("uv")  # requirements-dev.txt
+    steps = [[str(uv), "venv", "--quiet", "--allow-existing", "-p", interpreter, str(VENV)],
              [str(uv), "pip", "install", "--quiet", "--python", str(python), "--exclude-newer", RELEASED, PACKAGE]]
     for step in steps:
         result = subprocess.run(step, capture_output=True, text=True, check=False)
