@@ -56,7 +56,9 @@ def ensure_installed() -> Path:
     if interpreter is None:
         raise LocalStackUnavailable("no Python 3.13 (on PATH or in pyenv); LocalStack 2026.x needs 3.12+")
     print(f"*** installing {PACKAGE} into {VENV.name} (first use)", flush=True)
-    uv = Path(sys.executable).with_name("uv")  # requirements-dev.txt
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        raise LocalStackUnavailable(f"{uv} is missing: reinstall the virtualenv (requirements-dev.txt)")
     steps = [[str(uv), "venv", "--quiet", "--allow-existing", "-p", interpreter, str(VENV)],
              [str(uv), "pip", "install", "--quiet", "--python", str(python), "--exclude-newer", RELEASED, PACKAGE]]
     for step in steps:
