@@ -27,7 +27,7 @@ def _is_gone(exc: ClientError) -> bool:
 
 
 class ManagementApiSender:
-    """`client` is `boto3.client("apigatewaymanagementapi", endpoint_url=WEBSOCKET_MANAGEMENT_URL)`."""
+    """`client`: an `apigatewaymanagementapi` client for WEBSOCKET_MANAGEMENT_URL (`streamforge.aws.client`)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
