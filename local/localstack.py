@@ -25,6 +25,7 @@ VENV = ROOT / ".localstack-venv"
 PACKAGE = "localstack-core[runtime]==2026.3.0"
 RELEASED = "2026-03-24"
 READY_TIMEOUT_S = 90.0
+INSTALL_TIMEOUT_S = 600.0
 
 log = logging.getLogger("streamforge.local.localstack")
 
@@ -62,7 +63,10 @@ def ensure_installed() -> Path:
     steps = [[str(uv), "venv", "--quiet", "--allow-existing", "-p", interpreter, str(VENV)],
              [str(uv), "pip", "install", "--quiet", "--python", str(python), "--exclude-newer", RELEASED, PACKAGE]]
     for step in steps:
-        result = subprocess.run(step, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(step, capture_output=True, text=True, check=False, timeout=INSTALL_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            raise LocalStackUnavailable(f"`{' '.join(step[:4])} ...` took over {INSTALL_TIMEOUT_S:.0f} s") from exc
         if result.returncode != 0:
             raise LocalStackUnavailable(f"`{' '.join(step[:4])} ...` failed: {result.stderr.strip()[-500:]}")
     marker.touch()
