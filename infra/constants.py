@@ -95,6 +95,10 @@ DASHBOARD_BUCKET: Final = "DashboardBucket"
 DASHBOARD_DISTRIBUTION: Final = "DashboardDistribution"
 DASHBOARD_CONFIG_FILE: Final = "config.json"
 
+# Operations.
+ALARM_TOPIC: Final = "AlarmTopic"
+OPERATIONS_DASHBOARD: Final = "OperationsDashboard"
+
 # Media ingest service.
 RTMP_PORT: Final = 1935
 RTMPS_PORT: Final = 443
@@ -112,3 +116,5 @@ OUTPUT_USER_POOL_ID: Final = "UserPoolId"
 OUTPUT_USER_POOL_CLIENT_ID: Final = "UserPoolClientId"
 OUTPUT_MEDIA_BUCKET_NAME: Final = "MediaBucketName"
 OUTPUT_DASHBOARD_URL: Final = "DashboardUrl"
+OUTPUT_ALARM_TOPIC_ARN: Final = "AlarmTopicArn"
+OUTPUT_OPERATIONS_DASHBOARD_NAME: Final = "OperationsDashboardName"

@@ -39,6 +39,7 @@ class Settings:
     api_throttle_burst_limit: int
     cors_allow_origins: tuple[str, ...]
     log_retention: RetentionDays
+    alarm_email: str | None
 
     def __post_init__(self) -> None:
         if not 0 < self.reconnect_grace_seconds <= MAX_RECONNECT_GRACE_SECONDS:
@@ -68,6 +69,7 @@ class Settings:
         if isinstance(ladder, str):
             ladder = json.loads(ladder)
         certificate_arn = node.try_get_context("rtmpsCertificateArn") or None
+        alarm_email = node.try_get_context("alarmEmail") or None
         return cls(
             auto_confirm_signup=_as_bool(get("autoConfirmSignup")),
             reconnect_grace_seconds=int(get("reconnectGraceSeconds")),
@@ -83,6 +85,7 @@ class Settings:
             api_throttle_burst_limit=int(get("apiThrottleBurstLimit")),
             cors_allow_origins=_as_list(get("corsAllowOrigins")),
             log_retention=RetentionDays[str(get("logRetention"))],
+            alarm_email=alarm_email,
         )
 
 

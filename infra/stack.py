@@ -16,6 +16,7 @@ from infra.functions import Functions
 from infra.identity import Identity
 from infra.ingestion import AnalyticsIngestion
 from infra.media import MediaService
+from infra.monitoring import Monitoring
 from infra.realtime import Realtime
 from infra.settings import Settings
 
@@ -168,6 +169,16 @@ class StreamForgeStack(Stack):
             },
         )
 
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions=functions.functions,
+            http_api=api.api,
+            heartbeat_dead_letter_queue=ingestion.dead_letter_queue,
+            media_service=media.service,
+            alarm_email=settings.alarm_email,
+        )
+
         outputs = {
             c.OUTPUT_API_URL: api.url,
             c.OUTPUT_WEBSOCKET_URL: realtime.url,
@@ -177,6 +188,8 @@ class StreamForgeStack(Stack):
             c.OUTPUT_USER_POOL_CLIENT_ID: identity.client.user_pool_client_id,
             c.OUTPUT_MEDIA_BUCKET_NAME: distribution.bucket.bucket_name,
             c.OUTPUT_DASHBOARD_URL: dashboard.url,
+            c.OUTPUT_ALARM_TOPIC_ARN: monitoring.topic.topic_arn,
+            c.OUTPUT_OPERATIONS_DASHBOARD_NAME: monitoring.dashboard.dashboard_name,
         }
         if settings.rtmps_certificate_arn:
             outputs[c.OUTPUT_RTMPS_INGEST_URL] = media.rtmps_ingest_url

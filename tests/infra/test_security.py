@@ -24,7 +24,7 @@ TABLE_ACCESS: dict[str, dict[str, str]] = {
     "NotificationsFanoutFunction": {"ConnectionsTable": "rw", "UsersTable": "r", "StreamsTable": "r"},
 }
 OUTPUTS = ["ApiUrl", "WebSocketUrl", "RtmpIngestUrl", "CdnDomain", "UserPoolId", "UserPoolClientId",
-           "MediaBucketName", "DashboardUrl"]
+           "MediaBucketName", "DashboardUrl", "AlarmTopicArn", "OperationsDashboardName"]
 
 
 def _table_of(resource: Any) -> str | None:
