@@ -32,9 +32,9 @@ TARGET_MS = 300
 def deployed_import_paths() -> dict[str, list[Path]]:
     """Each function's handler module and import path (code asset, then layer assets), as staged in cdk.out."""
     template = Template.load(ROOT / "cdk.out")
+    triggered = triggered_functions(template)
     return {props["Handler"].rpartition(".")[0]: [template.asset_path(logical_id), *layer_dirs(template, props)]
-            for logical_id, props in template.of_type("AWS::Lambda::Function")
-            if logical_id in triggered_functions(template)}
+            for logical_id, props in template.of_type("AWS::Lambda::Function") if logical_id in triggered}
 
 
 def interpreters() -> dict[str, str]:
@@ -58,8 +58,7 @@ def import_ms(python: str, module: str, path: list[Path]) -> float:
     directories are read-only, so the assets' modules compile at every cold start there too.
     """
     packages = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "POWERTOOLS_TRACE_DISABLED": "true",
-           "PYTHONPATH": os.pathsep.join([*map(str, path), *packages])}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join([*map(str, path), *packages])}
     result = subprocess.run([python, "-X", "importtime", "-c", f"import {module}"],
                             capture_output=True, text=True, env=env, check=True)
     line = [ln for ln in result.stderr.splitlines() if re.search(rf"\|\s*{re.escape(module)}$", ln)][-1]
