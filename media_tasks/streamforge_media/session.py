@@ -129,7 +129,7 @@ class SessionManager:
         if key is None or not key_matches(stream_key, key.key_hash):
             return None
         stream = await self.call(self.store.get_stream, key.stream_id)
-        if stream is None or stream.deleted:
+        if stream is None:
             return None
         async with self._lock:
             live = self.streams.get(stream.stream_id)
@@ -284,8 +284,7 @@ class LiveStream:
         try:
             if self.last_key_hash is not None and await m.call(m.store.get_key, self.last_key_hash) is None:
                 return True
-            stream = await m.call(m.store.get_stream, self.stream_id)
-            return stream is None or stream.deleted
+            return await m.call(m.store.get_stream, self.stream_id) is None
         except Exception:
             log.exception("could not check key/stream of %s", self.stream_id)
             return False
@@ -421,7 +420,7 @@ class IngestSession:
             except Exception:
                 log.exception("key check for %s failed; will retry", live.stream_id)
                 continue
-            if key is None or stream is None or stream.deleted:
+            if key is None or stream is None:
                 self._revoked = "stream key revoked" if key is None else "stream deleted"
                 log.info("stream %s: %s; disconnecting publisher", live.stream_id, self._revoked)
                 self.control.disconnect(self._revoked)

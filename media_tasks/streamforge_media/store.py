@@ -39,7 +39,6 @@ class StreamRecord:
     current_session_id: str | None
     reconnect_grace_s: int | None
     record: bool
-    deleted: bool = False  # the API keeps a tombstone with `deleted_at` (contracts.md, Deletion)
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,8 @@ class IngestLease:
 class StreamStore(Protocol):
     def get_key(self, key_hash: str) -> KeyRecord | None: ...
 
-    def get_stream(self, stream_id: str) -> StreamRecord | None: ...
+    def get_stream(self, stream_id: str) -> StreamRecord | None:
+        """None for a stream that does not exist or was deleted (the API keeps a tombstone with `deleted_at`)."""
 
     def mark_key_used(self, key_hash: str, at: str) -> None: ...
 
@@ -133,12 +133,11 @@ class DynamoStreamStore:
 
     def get_stream(self, stream_id: str) -> StreamRecord | None:
         item = self._get(self.streams_table, {"stream_id": stream_id})
-        if item is None:
+        if item is None or "deleted_at" in item:
             return None
         grace = item.get("reconnect_grace_s")
         return StreamRecord(stream_id, str(item.get("status", OFFLINE)), item.get("current_session_id"),
-                            int(grace) if grace is not None else None, bool(item.get("record", True)),
-                            "deleted_at" in item)
+                            int(grace) if grace is not None else None, bool(item.get("record", True)))
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         self._update(self.keys_table, {"key_hash": key_hash}, "SET last_used_at = :at",

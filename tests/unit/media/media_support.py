@@ -54,10 +54,10 @@ class FakeStore:
     def get_stream(self, stream_id: str) -> StreamRecord | None:
         with self.lock:
             item = self.streams.get(stream_id)
-            if item is None:
+            if item is None or "deleted_at" in item:
                 return None
             return StreamRecord(stream_id, item["status"], item.get("current_session_id"),
-                                item.get("reconnect_grace_s"), bool(item.get("record", True)), "deleted_at" in item)
+                                item.get("reconnect_grace_s"), bool(item.get("record", True)))
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         with self.lock:

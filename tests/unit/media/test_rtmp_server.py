@@ -153,6 +153,20 @@ def test_revoked_key_disconnects_and_ends_without_grace(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_deleting_the_stream_disconnects_its_publisher_and_refuses_the_next(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with harness(tmp_path, reconnect_grace_s=60) as h:
+            client, _ = await publish_ok(h.server.port)
+            with h.store.lock:  # what DELETE /v1/streams/{id} leaves behind: a tombstone
+                h.store.streams[STREAM_ID]["deleted_at"] = "2026-11-25T00:00:00.000Z"
+            await client.read_commands(5)  # returns when the server closes the connection
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
+            _, commands = await publish_ok(h.server.port)
+            assert codes(commands)[-1] == "NetStream.Publish.BadName"
+            assert len(h.store.sessions) == 1
+    asyncio.run(scenario())
+
+
 def test_idle_publisher_dropped(tmp_path: Path) -> None:
     async def scenario() -> None:
         limits = RtmpLimits(handshake_timeout_s=1, idle_timeout_s=0.6)
