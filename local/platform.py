@@ -90,7 +90,6 @@ class PlatformConfig:
             "emulator": self.endpoint_url or f"http://{LOOPBACK}:{ports.emulator}",
         }
 
-
     @property
     def dashboard_config(self) -> dict[str, str]:
         """What the dashboard reads from /config.json; the deployed dashboard gets the same keys from CDK."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
 from local import localstack
+from local.platform import free_port
 
 CORE_TIERS = ("unit", "infra", "integration", "e2e")
 ALL_TIERS = (*CORE_TIERS, "localstack")
@@ -32,12 +32,6 @@ def unavailable_tiers() -> dict[str, str]:
     if localstack.python313() is None and not os.environ.get("STREAMFORGE_LOCALSTACK_ENDPOINT"):
         reasons["localstack"] = "no Python 3.13 to run LocalStack with, and no STREAMFORGE_LOCALSTACK_ENDPOINT"
     return reasons
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main() -> int:
