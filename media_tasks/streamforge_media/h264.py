@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamforge_media import flv
+
 # profile_idc values whose SPS carries chroma_format_idc, bit depths and scaling matrices.
 _HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
 _NAL_SPS = 7
@@ -158,7 +160,7 @@ def first_sps(record: bytes) -> bytes:
 
 def sequence_header_size(payload: bytes) -> tuple[int, int]:
     """Width and height from an FLV AVC sequence header tag body (AVCPacketType 0); raises H264Error."""
-    if len(payload) < 5 or payload[0] & 0x0F != 7 or payload[1] != 0:
+    if len(payload) < 5 or not flv.is_avc_sequence_header(payload):
         raise H264Error("not an AVC sequence header")
     info = parse_sps(first_sps(payload[5:]))
     return info.width, info.height
