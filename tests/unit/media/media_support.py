@@ -19,7 +19,7 @@ from streamforge_media.config import MediaConfig
 from streamforge_media.ladder import Rung
 from streamforge_media.pipeline import EncoderSettings
 from streamforge_media.publisher import ObjectStore
-from streamforge_media.rtmp.server import RtmpLimits, RtmpServer
+from streamforge_media.ingest.rtmp.server import RtmpLimits, RtmpServer
 from streamforge_media.session import PipelineFactory, SessionManager
 from streamforge_media.store import ENDED, OFFLINE, IngestLease, KeyRecord, StreamRecord
 
@@ -258,7 +258,7 @@ class RawRtmpClient:
     """A minimal RTMP publisher built from the server's own codec, for protocol-level tests."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from streamforge_media.rtmp.chunk import ChunkParser, ChunkWriter
+        from streamforge_media.ingest.rtmp.chunk import ChunkParser, ChunkWriter
 
         self.reader, self.writer = reader, writer
         self.parser = ChunkParser(max_message_size=1 << 24, max_chunk_size=1 << 24)
@@ -274,18 +274,18 @@ class RawRtmpClient:
         return client
 
     def send(self, type_id: int, payload: bytes, stream_id: int = 0, timestamp: int = 0, csid: int = 3) -> None:
-        from streamforge_media.rtmp.chunk import Message
+        from streamforge_media.ingest.rtmp.chunk import Message
 
         self.writer.write(self.chunks.encode(Message(type_id, stream_id, timestamp, payload, csid)))
 
     def command(self, *values: Any, stream_id: int = 0) -> None:
-        from streamforge_media.rtmp import amf0
+        from streamforge_media.ingest.rtmp import amf0
 
         self.send(20, amf0.encode(*values), stream_id)
 
     async def read_commands(self, timeout_s: float = 2.0) -> list[list[Any]]:
         """Commands received until the server closes the connection or the timeout passes."""
-        from streamforge_media.rtmp import amf0
+        from streamforge_media.ingest.rtmp import amf0
 
         received = []
         with contextlib.suppress(TimeoutError, ConnectionError):

@@ -5,7 +5,7 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streamforge_media.rtmp.chunk import (
+from streamforge_media.ingest.rtmp.chunk import (
     SET_CHUNK_SIZE,
     ChunkParser,
     ChunkWriter,
@@ -26,9 +26,8 @@ messages = st.builds(
 )
 
 
-def parser(**kwargs: int) -> ChunkParser:
-    return ChunkParser(max_message_size=kwargs.get("max_message_size", 1 << 20),
-                       max_chunk_size=kwargs.get("max_chunk_size", 1 << 16))
+def parser(max_message_size: int = 1 << 20) -> ChunkParser:
+    return ChunkParser(max_message_size=max_message_size)
 
 
 @given(st.lists(messages, max_size=10), st.integers(1, 300), st.lists(st.integers(1, 50), min_size=1))
@@ -77,23 +76,53 @@ def test_protocol_violations(data: bytes) -> None:
         list(parser(max_message_size=1 << 20).feed(data))
 
 
-def test_chunk_size_limit() -> None:
-    data = ChunkWriter().encode(control_message(SET_CHUNK_SIZE, 1 << 20))
-    with pytest.raises(ProtocolError):
-        list(parser(max_chunk_size=65536).feed(data))
+@pytest.mark.parametrize("size", [1, 65536, 128 << 20, 0x7FFFFFFF])
+def test_any_chunk_size_the_spec_allows(size: int) -> None:
+    writer = ChunkWriter()
+    data = writer.encode(control_message(SET_CHUNK_SIZE, size))
+    writer.chunk_size = size
+    message = Message(9, 1, 40, bytes(range(256)) * 20, 6)
+    p = parser()
+    assert list(p.feed(data + writer.encode(message)))[1:] == [message]
+    assert p.chunk_size == size
 
 
-def test_interleaved_partial_messages_are_bounded() -> None:
-    writer = ChunkWriter(128)
-    data = b"".join(writer.encode(Message(9, 1, 0, bytes(1000), csid))[:140] for csid in range(3, 40))
+def test_chunk_size_zero_is_refused() -> None:
     with pytest.raises(ProtocolError):
-        list(parser(max_message_size=2000).feed(data))
+        list(parser().feed(ChunkWriter().encode(control_message(SET_CHUNK_SIZE, 0))))
+
+
+def test_huge_chunk_size_buffers_no_more_than_a_message() -> None:
+    # 128 MiB chunks (a Go publisher's choice) with a 64 KiB message limit: a longer message is refused at
+    # its header, before its body arrives, and an accepted one is never held beyond its own length.
+    writer = ChunkWriter()
+    p = parser(max_message_size=65536)
+    list(p.feed(writer.encode(control_message(SET_CHUNK_SIZE, 128 << 20))))
+    writer.chunk_size = 128 << 20
+    ok = writer.encode(Message(9, 1, 0, bytes(65536), 6))
+    assert len(list(p.feed(ok[:-1]))) == 0 and p.buffered == len(ok) - 1
+    assert len(list(p.feed(ok[-1:]))) == 1 and p.buffered == 0
+    too_long = writer.encode(Message(9, 1, 0, bytes(65537), 6))
+    with pytest.raises(ProtocolError):
+        list(p.feed(too_long[:16]))
+
+
+def test_partial_data_limit_is_checked_before_the_piece_is_buffered() -> None:
+    writer = ChunkWriter()
+    p = parser(max_message_size=1500)
+    list(p.feed(writer.encode(control_message(SET_CHUNK_SIZE, 1000))))
+    writer.chunk_size = 1000
+    # Three first halves fill the allowance (twice the message limit); a fourth is refused from its header.
+    halves = b"".join(writer.encode(Message(9, 1, 0, bytes(1500), csid))[:1012] for csid in (4, 5, 6))
+    assert not list(p.feed(halves))
+    with pytest.raises(ProtocolError):
+        list(p.feed(writer.encode(Message(9, 1, 0, bytes(1500), 7))[:12]))
 
 
 @settings(max_examples=300)
 @given(st.binary(max_size=2000))
 def test_fuzz_only_protocol_errors(data: bytes) -> None:
-    p = parser(max_message_size=4096, max_chunk_size=4096)
+    p = parser(max_message_size=4096)
     try:
         for message in p.feed(data):
             assert len(message.payload) <= 4096

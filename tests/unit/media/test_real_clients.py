@@ -182,7 +182,7 @@ def test_thousand_malformed_connections_leave_live_neighbour_producing(tmp_path:
         writer.close()
 
     async def scenario() -> None:
-        from streamforge_media.rtmp.server import RtmpLimits
+        from streamforge_media.ingest.rtmp.server import RtmpLimits
 
         limits = RtmpLimits(handshake_timeout_s=1, idle_timeout_s=5, max_connections_per_ip=200,
                             max_message_size=1 << 20)

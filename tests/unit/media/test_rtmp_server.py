@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pytest
 from media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness, wait_for
 from streamforge_media.pipeline import SegmentSink, TranscodePlan
-from streamforge_media.rtmp.server import RtmpLimits
+from streamforge_media.ingest.rtmp.server import RtmpLimits
 
 pytestmark = pytest.mark.unit
 

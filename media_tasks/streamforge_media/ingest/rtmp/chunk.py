@@ -1,7 +1,12 @@
-"""RTMP chunk stream: an incremental parser (bytes in, whole messages out) and a writer.
+"""RTMP chunk stream (Adobe RTMP spec 1.0 §5.3): an incremental parser (bytes in, whole messages out) and a writer.
 
 The parser only commits state after a complete chunk (header and payload piece) is buffered,
 so it can be fed arbitrary splits of the byte stream, which is what makes it fuzzable.
+
+Memory is bounded by the message size limit, not by the peer's chunk size (which may be anything in
+1..2^31-1, §5.4.1): a chunk never carries more than the rest of its message, a message longer than
+`max_message_size` is refused at its header, and half-assembled messages together may not exceed
+twice that limit. So the parser holds at most about three messages' worth, plus what one `feed` adds.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_CHUNK_SIZE = 128
 EXTENDED_TIMESTAMP = 0xFFFFFF
+MAX_CHUNK_SIZE = 0x7FFFFFFF  # §5.4.1: the high bit must be zero
 
 # Message type ids (RTMP spec §5.4 and §7.1).
 SET_CHUNK_SIZE = 1
@@ -53,16 +59,24 @@ class _ChunkStream:
 
 
 class ChunkParser:
-    def __init__(self, *, max_message_size: int, max_chunk_size: int, max_chunk_streams: int = 64) -> None:
+    """Bytes in, `Message`s out; applies Set Chunk Size and Abort itself (they change how chunks are read).
+
+    `max_message_size` is in bytes; `max_chunk_streams` caps the chunk stream ids a peer may open.
+    """
+
+    def __init__(self, *, max_message_size: int, max_chunk_streams: int = 64) -> None:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.max_message_size = max_message_size
-        self.max_chunk_size = max_chunk_size
         self.max_chunk_streams = max_chunk_streams
         self._streams: dict[int, _ChunkStream] = {}
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> Iterator[Message]:
-        """Buffer `data` and yield every message it completes. Raises ProtocolError."""
+        """Buffer `data` and yield every message it completes. Raises ProtocolError.
+
+        Each chunk is consumed before its message is yielded, so a caller may stop iterating after any
+        message and resume later with `feed(b"")`: the rest stays buffered, unparsed.
+        """
         self._buf += data
         while True:
             result = self._parse_chunk()
@@ -86,9 +100,9 @@ class ChunkParser:
     def _apply_chunk_size(self, payload: bytes) -> None:
         if len(payload) < 4:
             raise ProtocolError("short Set Chunk Size")
-        size = struct.unpack(">I", payload[:4])[0] & 0x7FFFFFFF
-        if not 1 <= size <= self.max_chunk_size:
-            raise ProtocolError(f"chunk size {size} outside 1..{self.max_chunk_size}")
+        size = struct.unpack(">I", payload[:4])[0] & MAX_CHUNK_SIZE
+        if size < 1:
+            raise ProtocolError("chunk size 0")
         self.chunk_size = size
 
     def _parse_chunk(self) -> tuple[int, Message | None] | None:
@@ -152,11 +166,12 @@ class ChunkParser:
         if not starting and fmt != 3:
             raise ProtocolError(f"new header on chunk stream {csid} mid-message")
         piece = min(self.chunk_size, length - len(state.buffer))
-        if len(buf) < pos + piece:
-            return None
-        # Interleaved half-built messages must not add up to more than a couple of big ones.
+        # Interleaved half-built messages must not add up to more than a couple of big ones; checked
+        # before waiting for the piece, so a peer cannot make us buffer it first.
         if sum(len(s.buffer) for s in self._streams.values()) + piece > 2 * self.max_message_size:
             raise ProtocolError("too much partially assembled data")
+        if len(buf) < pos + piece:
+            return None
         state.timestamp, state.delta, state.length = timestamp, delta, length
         state.type_id, state.stream_id, state.extended = type_id, stream_id, extended
         self._streams[csid] = state

@@ -1,7 +1,8 @@
 """AMF0 encoding and decoding (the subset RTMP encoders actually send, plus dates and strict arrays).
 
 Decoding is defensive: every length is bounds-checked and nesting is capped, because the bytes
-come straight from the network.
+come straight from the network. A value behind the avmplus marker (0x11, AMF0 spec §3.1) is AMF3 and
+is decoded by `amf3`, whose own `Amf3Error` it may raise.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ STRICT_ARRAY = 0x0A
 DATE = 0x0B
 LONG_STRING = 0x0C
 TYPED_OBJECT = 0x10
+AVMPLUS = 0x11
 
 MAX_DEPTH = 32
 
@@ -134,7 +136,7 @@ class _Reader:
 
 
 def decode(data: bytes) -> list[Any]:
-    """Decode every value in `data` (a command is a sequence of values)."""
+    """Decode every value in `data` (a command is a sequence of values). Raises Amf0Error or amf3.Amf3Error."""
     reader = _Reader(data)
     values = []
     while reader.pos < len(data):
@@ -184,4 +186,10 @@ def _decode_value(reader: _Reader, depth: int) -> Any:
     if marker == DATE:
         millis, tz = struct.unpack(">dh", reader.take(10))
         return Date(millis, tz)
+    if marker == AVMPLUS:
+        # Imported here because amf3 builds on this module's value types (EcmaArray, UNDEFINED_VALUE).
+        from streamforge_media.ingest.rtmp import amf3
+
+        value, reader.pos = amf3.decode_value(reader.data, reader.pos, depth)
+        return value
     raise Amf0Error(f"unsupported AMF0 marker 0x{marker:02x}")

@@ -1,1 +1,0 @@
-"""RTMP ingest: handshake, chunk stream, AMF0 and the publish command flow."""
