@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from streamforge_media.ladder import DEFAULT_LADDER, Rung, parse_ladder
-from streamforge_media.pipeline import EncoderSettings
-from streamforge_media.rtmp.server import RtmpLimits
+from streamforge_media.ingest.rtmp.server import RtmpLimits
+from streamforge_media.transcode.pipeline import EncoderSettings
 
 MAX_RECONNECT_GRACE_S = 1800
 T = TypeVar("T", int, float)
@@ -42,6 +42,10 @@ class MediaConfig:
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "streamforge-media")
     ffmpeg_bin: str = "ffmpeg"
     ingest_lease_s: float = 30.0
+    # A publisher that sends no media for this long is dropped (ARCHITECTURE §6 "Health").
+    no_media_timeout_s: float = 30.0
+    # A new publish with the right key replaces a publisher silent for this long (a network drop without FIN).
+    takeover_silence_s: float = 5.0
     # Names this task in a stream's ingest lease; unique per process, so a restarted task is a new owner.
     task_id: str = field(default_factory=lambda: "task_" + secrets.token_hex(8))
 
@@ -83,7 +87,6 @@ class MediaConfig:
         if cdn and not cdn.startswith(("http://", "https://")):
             problems.append("CDN_BASE_URL must be an http(s) URL")
         limits = RtmpLimits(
-            max_chunk_size=number("RTMP_MAX_CHUNK_SIZE", 65536, 128, 16 * 1024 * 1024, int),
             max_message_size=number("RTMP_MAX_MESSAGE_SIZE", 16 * 1024 * 1024, 1024, 256 * 1024 * 1024, int),
             handshake_timeout_s=number("RTMP_HANDSHAKE_TIMEOUT_S", 5.0, 0.1, 120.0, float),
             idle_timeout_s=number("RTMP_IDLE_TIMEOUT_S", 30.0, 0.5, 3600.0, float),
@@ -108,6 +111,8 @@ class MediaConfig:
             work_dir=Path(env.get("STREAMFORGE_WORK_DIR") or Path(tempfile.gettempdir()) / "streamforge-media"),
             ffmpeg_bin=env.get("FFMPEG_BIN", "ffmpeg"),
             ingest_lease_s=number("STREAMFORGE_INGEST_LEASE_S", 30.0, 1.0, 600.0, float),
+            no_media_timeout_s=number("STREAMFORGE_NO_MEDIA_TIMEOUT_S", 30.0, 1.0, 3600.0, float),
+            takeover_silence_s=number("STREAMFORGE_TAKEOVER_SILENCE_S", 5.0, 0.5, 3600.0, float),
         )
         if problems:
             raise ConfigError("invalid media task configuration: " + "; ".join(problems))

@@ -84,14 +84,19 @@ def codecs(level: int, has_audio: bool) -> str:
 
 
 def render_master(renditions: Sequence[Rendition], *, fps: float, has_audio: bool) -> str:
+    """The master playlist (RFC 8216 §4.3.4.2): one variant per rendition; an audio-only one says so in CODECS."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
     audio_kbps = AUDIO_BITRATE_KBPS if has_audio else 0
     for r in renditions:
-        # BANDWIDTH is a peak: the VBV max rate plus audio plus ~10% MPEG-TS overhead.
-        peak = int((r.maxrate_kbps + audio_kbps) * 1100)
-        average = int((r.bitrate_kbps + audio_kbps) * 1050)
-        lines.append(f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
-                     f"RESOLUTION={r.width}x{r.height},FRAME-RATE={fps:.3f},"
-                     f'CODECS="{codecs(avc_level(r.width, r.height, fps), has_audio)}"')
+        if r.audio_only:
+            lines.append(f"#EXT-X-STREAM-INF:BANDWIDTH={r.bitrate_kbps * 1100},"
+                         f'AVERAGE-BANDWIDTH={r.bitrate_kbps * 1050},CODECS="{AAC_LC_CODEC}"')
+        else:
+            # BANDWIDTH is a peak: the VBV max rate plus audio plus ~10% MPEG-TS overhead.
+            peak = int((r.maxrate_kbps + audio_kbps) * 1100)
+            average = int((r.bitrate_kbps + audio_kbps) * 1050)
+            lines.append(f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
+                         f"RESOLUTION={r.width}x{r.height},FRAME-RATE={fps:.3f},"
+                         f'CODECS="{codecs(avc_level(r.width, r.height, fps), has_audio)}"')
         lines.append(f"{r.name}/index.m3u8")
     return "\n".join(lines) + "\n"

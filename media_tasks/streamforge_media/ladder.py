@@ -26,6 +26,10 @@ class Rendition:
     def maxrate_kbps(self) -> int:
         return self.bitrate_kbps * 11 // 10
 
+    @property
+    def audio_only(self) -> bool:
+        return self.height == 0
+
     def as_item(self) -> dict[str, object]:
         return {"name": self.name, "width": self.width, "height": self.height, "bitrate_kbps": self.bitrate_kbps}
 
@@ -65,20 +69,32 @@ def _even(value: float) -> int:
     return max(2, round(value / 2) * 2)
 
 
-def select_renditions(ladder: tuple[Rung, ...], source_width: int, source_height: int) -> list[Rendition]:
-    """Rungs at or below the source height, widths following the source aspect, all dimensions even.
+AUDIO_ONLY = Rendition("audio", 0, 0, AUDIO_BITRATE_KBPS)
+"""The one rendition of a publisher that sends no video: its audio, encoded once."""
 
-    A source smaller than every rung gets one rendition at its own (even) size, with the smallest
-    rung's bitrate scaled down by pixel count.
+
+def select_renditions(ladder: tuple[Rung, ...], source_width: int, source_height: int) -> list[Rendition]:
+    """Rungs at or below the source's short side, keeping the source's aspect, all dimensions even.
+
+    A rung's `height` is the size of the picture's short side, so a portrait source (1080x1920) gets the
+    same rungs as the landscape one (1920x1080), turned: `1080p` is 1080x1920. A source smaller than every
+    rung gets one rendition at its own (even) size, with the smallest rung's bitrate scaled down by pixel
+    count. Raises ValueError for a non-positive size.
     """
     if source_width <= 0 or source_height <= 0:
         raise ValueError("source dimensions must be positive")
-    aspect = source_width / source_height
-    kept = [r for r in sorted(ladder, key=lambda r: -r.height) if r.height <= source_height]
+    portrait = source_width < source_height
+    short, long_ = (source_width, source_height) if portrait else (source_height, source_width)
+    aspect = long_ / short
+
+    def sized(short_side: int, long_side: int) -> tuple[int, int]:
+        return (short_side, long_side) if portrait else (long_side, short_side)
+
+    kept = [r for r in sorted(ladder, key=lambda r: -r.height) if r.height <= short]
     if kept:
-        return [Rendition(r.name, _even(r.height * aspect), _even(r.height), r.bitrate_kbps) for r in kept]
+        return [Rendition(r.name, *sized(_even(r.height), _even(r.height * aspect)), r.bitrate_kbps) for r in kept]
     smallest = min(ladder, key=lambda r: r.height)
     width = max(2, source_width - source_width % 2)
     height = max(2, source_height - source_height % 2)
     scale = (width * height) / (_even(smallest.height * aspect) * smallest.height)
-    return [Rendition(f"{height}p", width, height, max(50, int(smallest.bitrate_kbps * scale)))]
+    return [Rendition(f"{min(width, height)}p", width, height, max(50, int(smallest.bitrate_kbps * scale)))]

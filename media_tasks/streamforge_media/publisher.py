@@ -76,11 +76,12 @@ class _Segment:
 
 
 @dataclass
-class _Track:
+class _Playlist:
     rendition: Rendition
     segments: list[_Segment] = field(default_factory=list)
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     pending_discontinuity: bool = False
+    retired: bool = False  # no longer in the ladder: its live playlist is ended
 
     def published(self) -> list[_Segment]:
         for index, segment in enumerate(self.segments):
@@ -89,7 +90,7 @@ class _Track:
         return self.segments
 
 
-class HlsPublisher:
+class HlsPackager:
     def __init__(self, store: ObjectStore, executor: Executor, *, stream_id: str, session_id: str,
                  renditions: tuple[Rendition, ...], fps: float, has_audio: bool,
                  retry: RetryPolicy | None = None, live_window: int = 6, upload_concurrency: int = 4) -> None:
@@ -97,21 +98,45 @@ class HlsPublisher:
         self.executor = executor
         self.stream_id = stream_id
         self.session_id = session_id
-        self.renditions = renditions
+        self.renditions: tuple[Rendition, ...] = ()
         self.fps = fps
         self.has_audio = has_audio
         self.retry = retry or RetryPolicy()
         self.live_window = live_window
-        self._tracks = {r.name: _Track(r) for r in renditions}
+        self._tracks: dict[str, _Playlist] = {}
         self._next_seq = 0
         self._uploads: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(upload_concurrency)
         self._master_written = False
-        self._writers = [asyncio.create_task(self._playlist_writer(t)) for t in self._tracks.values()]
+        self._writers: list[asyncio.Task[None]] = []
+        self.use_ladder(renditions, fps=fps, has_audio=has_audio)
         self._thumb_pending: Path | None = None
         self._thumb_task: asyncio.Task[None] | None = None
         self._thumb_count = 0
         self._finalized = False
+
+    def use_ladder(self, renditions: tuple[Rendition, ...], *, fps: float, has_audio: bool) -> None:
+        """The ladder of the generations from now on (a new source shape or new tracks mid-session).
+
+        A rendition that stays keeps its playlist, continued behind a discontinuity; a new one starts its
+        own; one no longer produced gets its live playlist ended. The master is rewritten once every
+        rendition of the new ladder has a segment.
+        """
+        if (renditions, fps, has_audio) == (self.renditions, self.fps, self.has_audio):
+            return
+        retired = [self._tracks[r.name] for r in self.renditions if r.name not in {n.name for n in renditions}]
+        self.renditions, self.fps, self.has_audio = renditions, fps, has_audio
+        for r in renditions:
+            playlist = self._tracks.get(r.name)
+            if playlist is None:
+                playlist = self._tracks[r.name] = _Playlist(r)
+                self._writers.append(asyncio.create_task(self._playlist_writer(playlist)))
+            playlist.rendition = r
+            playlist.retired = False
+        for playlist in retired:
+            playlist.retired = True
+            playlist.dirty.set()
+        self._master_written = False
 
     # -- SegmentSink ---------------------------------------------------------------------------
 
@@ -150,7 +175,7 @@ class HlsPublisher:
     def master_body(self) -> str:
         return hls.render_master(self.renditions, fps=self.fps, has_audio=self.has_audio)
 
-    def _live_playlist(self, track: _Track, *, ended: bool) -> str:
+    def _live_playlist(self, track: _Playlist, *, ended: bool) -> str:
         published = track.published()
         start = max(0, len(published) - self.live_window)
         window = published[start:]
@@ -159,7 +184,7 @@ class HlsPublisher:
             target=hls.target_duration([s.duration for s in published]), media_sequence=start,
             discontinuity_sequence=sum(1 for s in published[:start] if s.discontinuity), ended=ended)
 
-    def _vod_playlist(self, track: _Track) -> str:
+    def _vod_playlist(self, track: _Playlist) -> str:
         # Relative to vod/{stream}/{session}/{rendition}/: four levels up is the bucket root.
         prefix = f"../../../../{self.live_prefix()}/{track.rendition.name}/"
         entries = []
@@ -178,8 +203,8 @@ class HlsPublisher:
         return max((len(t.published()) for t in self._tracks.values()), default=0)
 
     def published_duration_s(self) -> float:
-        top = self._tracks[self.renditions[0].name]
-        return sum(s.duration for s in top.segments if s.uploaded)
+        """Seconds of media stored, in the rendition that has the most (renditions may change mid-session)."""
+        return max((sum(s.duration for s in t.segments if s.uploaded) for t in self._tracks.values()), default=0.0)
 
     # -- uploads -------------------------------------------------------------------------------
 
@@ -205,7 +230,7 @@ class HlsPublisher:
         data = body.read_bytes() if isinstance(body, Path) else body
         self.store.put_object(key, data, content_type=content_type, cache_control=cache_control)
 
-    async def _upload_segment(self, track: _Track, segment: _Segment) -> None:
+    async def _upload_segment(self, track: _Playlist, segment: _Segment) -> None:
         key = f"{self.live_prefix()}/{track.rendition.name}/{segment.name}"
         async with self._slots:
             await self._put(key, segment.path, hls.SEGMENT_CONTENT_TYPE, hls.SEGMENT_CACHE_CONTROL)
@@ -213,16 +238,17 @@ class HlsPublisher:
         segment.path.unlink(missing_ok=True)
         track.dirty.set()
 
-    async def _playlist_writer(self, track: _Track) -> None:
+    async def _playlist_writer(self, track: _Playlist) -> None:
         key = f"{self.live_prefix()}/{track.rendition.name}/index.m3u8"
         while True:
             await track.dirty.wait()
             track.dirty.clear()
-            body = self._live_playlist(track, ended=False).encode()
+            body = self._live_playlist(track, ended=track.retired).encode()
             if not await self._put(key, body, hls.PLAYLIST_CONTENT_TYPE, hls.PLAYLIST_CACHE_CONTROL,
                                    superseded=track.dirty.is_set):
                 continue
-            if not self._master_written and all(t.published() for t in self._tracks.values()):
+            current = [self._tracks[r.name] for r in self.renditions]
+            if not self._master_written and all(t.published() for t in current):
                 # The master goes up once every rendition it names has a playable segment.
                 self._master_written = True
                 await self._put(f"{self.live_prefix()}/master.m3u8", self.master_body().encode(),

@@ -1,8 +1,9 @@
-"""Session lifecycle: who may publish, live → reconnecting → offline, health reports, key revocation.
+"""Broadcast sessions: who may publish, live → reconnecting → offline, health, key revocation, takeover.
 
-`SessionManager` is the RTMP server's `PublishHandler`. Each live stream has one `LiveStream`
-(a session, surviving reconnects within grace) and at most one `IngestSession` (the current
-publisher connection) feeding a pipeline whose segments go to the session's `HlsPublisher`.
+`SessionManager` is every ingest adapter's `PublishHandler`. Each live stream has one `BroadcastSession`
+(surviving reconnects within grace) and at most one `PublisherConnection` (the current publisher). A
+connection normalises its units' timestamps, lets the track rules decide the transcoder generations,
+and feeds each generation's transcoder, whose segments go to the broadcast's `HlsPackager`.
 """
 
 from __future__ import annotations
@@ -21,38 +22,40 @@ from typing import Any, Protocol, TypeVar
 from streamforge.events import INGEST_HEALTH, SESSION_RECORDED, STREAM_LIVE, STREAM_OFFLINE, EventPublisher
 from streamforge.keys import hash_stream_key, key_matches
 
-from streamforge_media import flv, h264
 from streamforge_media.config import MAX_RECONNECT_GRACE_S, MediaConfig
 from streamforge_media.health import IngestStats
-from streamforge_media.ladder import select_renditions
-from streamforge_media.pipeline import EncoderSettings, FfmpegPipeline, SegmentSink, TranscodePlan
-from streamforge_media.publisher import HlsPublisher, ObjectStore
-from streamforge_media.rtmp.server import Disconnector, MediaSink
+from streamforge_media.ladder import AUDIO_ONLY, Rendition, select_renditions
+from streamforge_media.media import AccessUnit, PublisherHints
+from streamforge_media.ports import Disconnector, MediaSink
+from streamforge_media.publisher import HlsPackager, ObjectStore
 from streamforge_media.store import LIVE, RECONNECTING, IngestLease, StreamStore
+from streamforge_media.timestamps import TimestampNormaliser
+from streamforge_media.tracks import Generation, TrackSet
+from streamforge_media.transcode.pipeline import EncoderSettings, FfmpegPipeline, SegmentSink, TranscodePlan
 
 FIRST_HEALTH_REPORT_S = 4.5
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DEFAULT_SOURCE_SIZE = (1280, 720)
-DEFAULT_FPS = 30.0
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
-class Pipeline(Protocol):
+class Transcoder(Protocol):
+    """One transcoder generation: started once, fed the generation's units, closed once."""
+
     async def start(self) -> None: ...
 
-    async def feed(self, type_id: int, timestamp: int, payload: bytes) -> None: ...
+    async def feed(self, unit: AccessUnit) -> None: ...
 
     async def close(self, timeout_s: float = 10.0) -> None: ...
 
 
-PipelineFactory = Callable[[TranscodePlan, Path, SegmentSink], Pipeline]
+TranscoderFactory = Callable[[TranscodePlan, Path, SegmentSink], Transcoder]
 
 
-def ffmpeg_pipeline_factory(settings: EncoderSettings, ffmpeg_bin: str) -> PipelineFactory:
-    def create(plan: TranscodePlan, workdir: Path, sink: SegmentSink) -> Pipeline:
+def ffmpeg_transcoder_factory(settings: EncoderSettings, ffmpeg_bin: str) -> TranscoderFactory:
+    def create(plan: TranscodePlan, workdir: Path, sink: SegmentSink) -> Transcoder:
         return FfmpegPipeline(plan, workdir, sink, settings=settings, ffmpeg_bin=ffmpeg_bin)
     return create
 
@@ -67,43 +70,24 @@ def new_session_id(now: datetime | None = None) -> str:
     return "ses_" + stamp + "".join(secrets.choice(_BASE32) for _ in range(6))
 
 
-def plan_from_metadata(config: MediaConfig, metadata: dict[str, Any], has_audio: bool,
-                       sps_size: tuple[int, int] | None = None) -> TranscodePlan:
-    """The transcode plan; the source size is the SPS's (`sps_size`) when known, else the metadata's.
-
-    The SPS wins over onMetaData when both are present and disagree: it is what the decoder will actually
-    output, while metadata is only what the publisher declares (and may be stale or wrong).
-    """
-    def number(*names: str) -> float:
-        for name in names:
-            value = metadata.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-                return float(value)
-        return 0.0
-
-    width, height = int(number("width")), int(number("height"))
-    if sps_size is not None:
-        if width and height and (width, height) != sps_size:
-            log.warning("onMetaData says %dx%d but the H.264 SPS says %dx%d; using the SPS",
-                        width, height, *sps_size)
-        width, height = sps_size
-    elif not width or not height:
-        log.warning("no usable SPS and no width/height metadata; assuming %dx%d", *DEFAULT_SOURCE_SIZE)
-        width, height = DEFAULT_SOURCE_SIZE
-    fps = number("framerate", "videoframerate", "fps") or DEFAULT_FPS
-    return TranscodePlan(tuple(select_renditions(config.ladder, width, height)), min(fps, 120.0), has_audio)
+def plan_for(config: MediaConfig, generation: Generation) -> TranscodePlan:
+    """The ladder for a generation's source: rungs up to the video's short side, or the audio-only rendition."""
+    video = generation.video
+    if video is None:
+        return TranscodePlan((AUDIO_ONLY,), generation)
+    return TranscodePlan(tuple(select_renditions(config.ladder, video.width, video.height)), generation)
 
 
 class SessionManager:
     def __init__(self, config: MediaConfig, store: StreamStore, events: EventPublisher, objects: ObjectStore,
-                 upload_executor: Executor, pipeline_factory: PipelineFactory | None = None) -> None:
+                 upload_executor: Executor, transcoder_factory: TranscoderFactory | None = None) -> None:
         self.config = config
         self.store = store
         self.events = events
         self.objects = objects
         self.upload_executor = upload_executor
-        self.pipeline_factory = pipeline_factory or ffmpeg_pipeline_factory(config.encoder, config.ffmpeg_bin)
-        self.streams: dict[str, LiveStream] = {}
+        self.transcoder_factory = transcoder_factory or ffmpeg_transcoder_factory(config.encoder, config.ffmpeg_bin)
+        self.streams: dict[str, BroadcastSession] = {}
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -132,23 +116,37 @@ class SessionManager:
         if stream is None:
             return None
         async with self._lock:
-            live = self.streams.get(stream.stream_id)
-            if live is not None and (live.ingest is not None or live.ending):
-                log.info("refusing second publisher for %s", stream.stream_id)
+            broadcast = self.streams.get(stream.stream_id)
+            replaced: PublisherConnection | None = None
+            if broadcast is not None and broadcast.ending:
+                log.info("refusing a publisher for %s: its session is ending", stream.stream_id)
                 return None
-            if live is None:
+            if broadcast is not None and broadcast.connection is not None:
+                current = broadcast.connection
+                silent = current.silent_s()
+                if silent < self.config.takeover_silence_s:
+                    log.info("refusing a second publisher for %s: the first sent media %.1f s ago",
+                             stream.stream_id, silent)
+                    return None
+                # A publisher whose network dropped without a FIN looks connected until its socket times out;
+                # the encoder reconnecting with the right key takes over at once, as within grace.
+                log.info("stream %s: publisher silent for %.1f s; a new publisher takes over", stream.stream_id, silent)
+                replaced = current
+                replaced.replace("replaced by a new publisher")
+            elif broadcast is None:
                 grace = self.config.reconnect_grace_s if stream.reconnect_grace_s is None else stream.reconnect_grace_s
-                live = LiveStream(self, stream.stream_id, max(0, min(grace, MAX_RECONNECT_GRACE_S)), stream.record)
-                if not await live.begin():
+                broadcast = BroadcastSession(self, stream.stream_id, max(0, min(grace, MAX_RECONNECT_GRACE_S)),
+                                             stream.record)
+                if not await broadcast.begin():
                     log.info("refusing publisher for %s: another media task is ingesting it", stream.stream_id)
                     return None
-                self.streams[stream.stream_id] = live
+                self.streams[stream.stream_id] = broadcast
             else:
-                await live.resume()
-            ingest = IngestSession(live, key_hash, control)
-            live.ingest = ingest
+                await broadcast.resume()
+            connection = PublisherConnection(broadcast, key_hash, control, after=replaced)
+            broadcast.connection = connection
         self.spawn(self._mark_key_used(key_hash))
-        return ingest
+        return connection
 
     async def _mark_key_used(self, key_hash: str) -> None:
         try:
@@ -158,18 +156,18 @@ class SessionManager:
 
     async def shutdown(self) -> None:
         """End every session now (task stopping): VODs are written, streams go offline."""
-        for live in list(self.streams.values()):
-            if live.ingest is not None:
-                live.ingest.control.disconnect("server shutting down")
-            live.request_end("shutdown")
+        for broadcast in list(self.streams.values()):
+            if broadcast.connection is not None:
+                broadcast.connection.control.disconnect("server shutting down")
+            broadcast.request_end("shutdown")
         while self.streams:
             await asyncio.sleep(0.05)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
 
-class LiveStream:
-    """One session of one stream, from publish to offline; survives reconnects within grace."""
+class BroadcastSession:
+    """One broadcast of one stream, from publish to offline; survives reconnects within grace."""
 
     def __init__(self, manager: SessionManager, stream_id: str, grace_s: int, record: bool) -> None:
         self.manager = manager
@@ -179,12 +177,12 @@ class LiveStream:
         self.record = record
         self.session_id = new_session_id()
         self.started_at = utc_iso()
-        self.plan: TranscodePlan | None = None
-        self.publisher: HlsPublisher | None = None
-        self.ingest: IngestSession | None = None
+        self.packager: HlsPackager | None = None
+        self.connection: PublisherConnection | None = None
         self.ending = False
-        self.ingest_count = 0
+        self.connection_count = 0
         self.last_key_hash: str | None = None
+        self._renditions: tuple[Rendition, ...] = ()
         self._grace_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self.workdir = self.config.work_dir / stream_id / self.session_id
@@ -233,32 +231,33 @@ class LiveStream:
         await m.call(m.store.set_status, self.stream_id, self.session_id, LIVE, utc_iso())
         log.info("stream %s reconnected within grace, session %s continues", self.stream_id, self.session_id)
 
-    def ensure_publisher(self, metadata: dict[str, Any], has_audio: bool,
-                         sps_size: tuple[int, int] | None = None) -> tuple[TranscodePlan, HlsPublisher]:
-        if self.plan is None or self.publisher is None:
-            # The ladder is fixed for the session, so a reconnect keeps the same renditions.
-            self.plan = plan_from_metadata(self.config, metadata, has_audio, sps_size)
-            self.publisher = HlsPublisher(
+    def packager_for(self, plan: TranscodePlan) -> HlsPackager:
+        """The session's packager, set to this plan's ladder (renditions change with the source's shape)."""
+        if self.packager is None:
+            self.packager = HlsPackager(
                 self.manager.objects, self.manager.upload_executor, stream_id=self.stream_id,
-                session_id=self.session_id, renditions=self.plan.renditions, fps=self.plan.fps,
-                has_audio=self.plan.has_audio)
-            m = self.manager
-            m.spawn(self._write_renditions())
-        return self.plan, self.publisher
+                session_id=self.session_id, renditions=plan.renditions, fps=plan.fps, has_audio=plan.has_audio)
+        else:
+            self.packager.use_ladder(plan.renditions, fps=plan.fps, has_audio=plan.has_audio)
+        if plan.renditions != self._renditions:
+            self._renditions = plan.renditions
+            self.manager.spawn(self._write_renditions(plan))
+        return self.packager
 
-    async def _write_renditions(self) -> None:
-        assert self.plan is not None
+    async def _write_renditions(self, plan: TranscodePlan) -> None:
         m = self.manager
         try:
             await m.call(m.store.update_live_info, self.stream_id, self.session_id,
-                         {"renditions": [r.as_item() for r in self.plan.renditions]}, utc_iso())
+                         {"renditions": [r.as_item() for r in plan.renditions]}, utc_iso())
         except Exception:
             log.exception("could not store renditions of %s", self.stream_id)
 
-    def ingest_ended(self, ingest: IngestSession, *, end_now: str | None) -> None:
-        if self.ingest is ingest:
-            self.ingest = None
-        self.last_key_hash = ingest.key_hash
+    def connection_ended(self, connection: PublisherConnection, *, end_now: str | None) -> None:
+        if self.connection is connection:
+            self.connection = None
+        self.last_key_hash = connection.key_hash
+        if connection.replaced:
+            return  # its successor is already this session's publisher
         if end_now is not None or self.grace_s == 0:
             self.request_end(end_now or "publisher left (no grace)")
         elif not self.ending:
@@ -302,14 +301,14 @@ class LiveStream:
         m = self.manager
         log.info("ending session %s of %s: %s", self.session_id, self.stream_id, reason)
         try:
-            if self.ingest is not None:
-                self.ingest.control.disconnect(reason)
-                await self.ingest.closed.wait()
+            if self.connection is not None:
+                self.connection.control.disconnect(reason)
+                await self.connection.closed.wait()
             vod_key = None
             duration = 0.0
-            if self.publisher is not None:
-                vod_key = await self.publisher.finalize(record=self.record, timeout_s=self.config.finalize_timeout_s)
-                duration = round(self.publisher.published_duration_s(), 3)
+            if self.packager is not None:
+                vod_key = await self.packager.finalize(record=self.record, timeout_s=self.config.finalize_timeout_s)
+                duration = round(self.packager.published_duration_s(), 3)
             ended_at = utc_iso()
             vod_url = self.config.vod_url(self.stream_id, self.session_id) if vod_key else None
             await m.call(m.store.end_session, self.stream_id, self.session_id, ended_at=ended_at,
@@ -326,102 +325,120 @@ class LiveStream:
                 del m.streams[self.stream_id]
 
 
-class IngestSession:
-    """One accepted publisher connection: its tags, its pipeline, its health and key checks."""
+class PublisherConnection:
+    """One accepted publisher connection: its units, its transcoder generations, its health and key checks.
 
-    def __init__(self, live: LiveStream, key_hash: str, control: Disconnector) -> None:
-        self.live = live
+    `after` is the silent connection this one took over from: units wait for it to have closed, so the
+    packager never sees two generations at once.
+    """
+
+    def __init__(self, broadcast: BroadcastSession, key_hash: str, control: Disconnector, *,
+                 after: PublisherConnection | None = None) -> None:
+        self.broadcast = broadcast
         self.key_hash = key_hash
         self.control = control
-        self.metadata: dict[str, Any] = {}
         self.stats = IngestStats()
-        self.pipeline: Pipeline | None = None
+        self.timestamps = TimestampNormaliser()
+        self.tracks = TrackSet()
+        self.transcoder: Transcoder | None = None
         self.closed = asyncio.Event()
-        self._audio_seen = False
-        self._headers: dict[int, bytes] = {}
+        self.replaced = False
+        self._after = after
+        self._generations = 0
+        self._last_unit_at = time.monotonic()
         self._revoked: str | None = None
-        live.ingest_count += 1
-        self._workdir = live.workdir / f"ingest{live.ingest_count:03d}"
-        manager = live.manager
-        self._tasks = [manager.spawn(self._report_health()), manager.spawn(self._watch_key())]
+        broadcast.connection_count += 1
+        self._workdir = broadcast.workdir / f"connection{broadcast.connection_count:03d}"
+        manager = broadcast.manager
+        self._tasks = [manager.spawn(self._report_health()), manager.spawn(self._watch_key()),
+                       manager.spawn(self._watch_media())]
 
-    async def on_metadata(self, metadata: dict[str, Any]) -> None:
-        self.metadata = metadata
-        for name in ("width", "height"):
-            value = metadata.get(name)
-            if isinstance(value, int | float) and value > 0:
-                setattr(self.stats, name, int(value))
+    def silent_s(self) -> float:
+        """Seconds since this publisher's last access unit (or since it was accepted)."""
+        return time.monotonic() - self._last_unit_at
 
-    async def on_media(self, type_id: int, timestamp: int, payload: bytes) -> None:
-        self.stats.on_media(type_id, timestamp, payload)
-        if type_id == flv.AUDIO_TAG:
-            self._audio_seen = True
-        if self.pipeline is None:
-            if flv.is_avc_sequence_header(payload) or flv.is_aac_sequence_header(payload):
-                self._headers[type_id] = payload
-            if type_id != flv.VIDEO_TAG or not flv.is_video_keyframe(payload) or flv.is_avc_sequence_header(payload):
-                return
-            if flv.is_avc(payload) and flv.VIDEO_TAG not in self._headers:
-                # The source size comes from the SPS, which AVC cannot be decoded without anyway: every
-                # encoder sends the sequence header as its first video tag, so wait for it, don't guess.
-                return
-            await self._start_pipeline(timestamp)
-        assert self.pipeline is not None
-        await self.pipeline.feed(type_id, timestamp, payload)
+    def replace(self, reason: str) -> None:
+        """Close this connection for a successor that continues the broadcast (no grace, no end)."""
+        self.replaced = True
+        self.control.disconnect(reason)
 
-    async def _start_pipeline(self, timestamp: int) -> None:
-        has_audio = self._audio_seen or any(k in self.metadata for k in ("audiocodecid", "audiodatarate"))
-        sps_size = None
-        if (video_header := self._headers.get(flv.VIDEO_TAG)) is not None:
-            try:
-                sps_size = h264.sequence_header_size(video_header)
-            except h264.H264Error as exc:
-                log.warning("stream %s: could not read the picture size from the SPS: %s", self.live.stream_id, exc)
-        if sps_size is not None and not (self.stats.width and self.stats.height):
-            self.stats.width, self.stats.height = sps_size
-        plan, publisher = self.live.ensure_publisher(self.metadata, has_audio, sps_size)
-        self.pipeline = self.live.manager.pipeline_factory(plan, self._workdir, publisher)
-        await self.pipeline.start()
-        for type_id, header in self._headers.items():
-            await self.pipeline.feed(type_id, timestamp, header)
+    async def on_hints(self, hints: PublisherHints) -> None:
+        self.tracks.hints = hints
+
+    async def on_unit(self, unit: AccessUnit) -> None:
+        self._last_unit_at = time.monotonic()
+        unit = self.timestamps.normalise(unit)
+        self.stats.on_unit(unit)
+        step = self.tracks.push(unit)
+        if step.start is not None:
+            await self._start_generation(step.start)
+        if self.transcoder is not None:
+            for queued in step.units:
+                await self.transcoder.feed(queued)
+
+    async def _start_generation(self, generation: Generation) -> None:
+        if self._after is not None:
+            await self._after.closed.wait()
+            self._after = None
+        if self.transcoder is not None:
+            await self.transcoder.close()
+        broadcast = self.broadcast
+        plan = plan_for(broadcast.config, generation)
+        log.info("stream %s: transcoder generation for %s, ladder %s", broadcast.stream_id, generation.describe(),
+                 ", ".join(r.name for r in plan.renditions))
+        packager = broadcast.packager_for(plan)
+        self._generations += 1
+        self.transcoder = broadcast.manager.transcoder_factory(
+            plan, self._workdir / f"generation{self._generations:03d}", packager)
+        await self.transcoder.start()
 
     async def on_unpublish(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self.pipeline is not None:
-            await self.pipeline.close()
+        if self.transcoder is not None:
+            await self.transcoder.close()
         self.closed.set()
-        self.live.ingest_ended(self, end_now=self._revoked)
+        self.broadcast.connection_ended(self, end_now=self._revoked)
+
+    async def _watch_media(self) -> None:
+        """The "no media for N s" rule, the same for every protocol: such a publisher is dropped."""
+        limit = self.broadcast.config.no_media_timeout_s
+        while True:
+            await asyncio.sleep(max(0.05, limit - self.silent_s()))
+            if self.silent_s() >= limit:
+                log.info("stream %s: no media for %g s; dropping the publisher", self.broadcast.stream_id, limit)
+                self.control.disconnect(f"no media for {limit:g} s")
+                return
 
     async def _report_health(self) -> None:
-        live, m = self.live, self.live.manager
+        broadcast, m = self.broadcast, self.broadcast.manager
         # The first report comes as soon as two keyframe intervals are seen, so a console opened right after
         # going live shows the ingest at once; then one every interval.
-        delay = min(live.config.health_interval_s, FIRST_HEALTH_REPORT_S)
+        delay = min(broadcast.config.health_interval_s, FIRST_HEALTH_REPORT_S)
         while True:
             await asyncio.sleep(delay)
-            delay = live.config.health_interval_s
+            delay = broadcast.config.health_interval_s
             figures = self.stats.snapshot()
             at = utc_iso()
             try:
-                await m.call(m.store.update_live_info, live.stream_id, live.session_id,
+                await m.call(m.store.update_live_info, broadcast.stream_id, broadcast.session_id,
                              {"ingest_health": {**figures, "at": at}}, at)
             except Exception:
-                log.exception("could not store ingest health of %s", live.stream_id)
-            await m.emit(INGEST_HEALTH, live.stream_id, live.session_id, **figures)
+                log.exception("could not store ingest health of %s", broadcast.stream_id)
+            await m.emit(INGEST_HEALTH, broadcast.stream_id, broadcast.session_id, **figures)
 
     async def _watch_key(self) -> None:
-        live, m = self.live, self.live.manager
+        broadcast, m = self.broadcast, self.broadcast.manager
         while True:
-            await asyncio.sleep(live.config.key_poll_s)
+            await asyncio.sleep(broadcast.config.key_poll_s)
             try:
                 key = await m.call(m.store.get_key, self.key_hash)
-                stream = await m.call(m.store.get_stream, live.stream_id) if key is not None else None
+                stream = await m.call(m.store.get_stream, broadcast.stream_id) if key is not None else None
             except Exception:
-                log.exception("key check for %s failed; will retry", live.stream_id)
+                log.exception("key check for %s failed; will retry", broadcast.stream_id)
                 continue
             if key is None or stream is None:
                 self._revoked = "stream key revoked" if key is None else "stream deleted"
-                log.info("stream %s: %s; disconnecting publisher", live.stream_id, self._revoked)
+                log.info("stream %s: %s; disconnecting publisher", broadcast.stream_id, self._revoked)
                 self.control.disconnect(self._revoked)
                 return

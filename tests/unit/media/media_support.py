@@ -17,10 +17,10 @@ from botocore.exceptions import ClientError
 from streamforge.keys import hash_stream_key
 from streamforge_media.config import MediaConfig
 from streamforge_media.ladder import Rung
-from streamforge_media.pipeline import EncoderSettings
 from streamforge_media.publisher import ObjectStore
 from streamforge_media.ingest.rtmp.server import RtmpLimits, RtmpServer
-from streamforge_media.session import PipelineFactory, SessionManager
+from streamforge_media.session import SessionManager, TranscoderFactory
+from streamforge_media.transcode.pipeline import EncoderSettings
 from streamforge_media.store import ENDED, OFFLINE, IngestLease, KeyRecord, StreamRecord
 
 SMALL_LADDER = (Rung("240p", 240, 400), Rung("160p", 160, 200))
@@ -192,7 +192,7 @@ class Harness(Generic[ObjectsT]):
 
 
 @contextlib.asynccontextmanager
-async def running_task(config: MediaConfig, objects: ObjectsT, *, pipeline_factory: PipelineFactory | None = None,
+async def running_task(config: MediaConfig, objects: ObjectsT, *, transcoder_factory: TranscoderFactory | None = None,
                        store: FakeStore | None = None) -> AsyncIterator[Harness[ObjectsT]]:
     """A media task in-process; `store` is shared when given (several tasks, one table), else a new one."""
     events = FakeEvents()
@@ -200,7 +200,7 @@ async def running_task(config: MediaConfig, objects: ObjectsT, *, pipeline_facto
         store = FakeStore()
         store.add_stream()
     executor = ThreadPoolExecutor(8)
-    manager = SessionManager(config, store, events, objects, executor, pipeline_factory)
+    manager = SessionManager(config, store, events, objects, executor, transcoder_factory)
     server = RtmpServer(manager, config.limits)
     await server.start("127.0.0.1", 0)
     try:
@@ -212,11 +212,11 @@ async def running_task(config: MediaConfig, objects: ObjectsT, *, pipeline_facto
 
 
 def running_harness(
-    config: MediaConfig, *, objects: MemoryObjectStore | None = None, pipeline_factory: PipelineFactory | None = None,
+    config: MediaConfig, *, objects: MemoryObjectStore | None = None, transcoder_factory: TranscoderFactory | None = None,
     store: FakeStore | None = None,
 ) -> contextlib.AbstractAsyncContextManager[Harness[MemoryObjectStore]]:
     """`running_task` with objects kept in memory."""
-    return running_task(config, objects or MemoryObjectStore(), pipeline_factory=pipeline_factory, store=store)
+    return running_task(config, objects or MemoryObjectStore(), transcoder_factory=transcoder_factory, store=store)
 
 
 async def wait_for(condition: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> Any:
@@ -261,7 +261,7 @@ class RawRtmpClient:
         from streamforge_media.ingest.rtmp.chunk import ChunkParser, ChunkWriter
 
         self.reader, self.writer = reader, writer
-        self.parser = ChunkParser(max_message_size=1 << 24, max_chunk_size=1 << 24)
+        self.parser = ChunkParser(max_message_size=1 << 24)
         self.chunks = ChunkWriter()
 
     @classmethod

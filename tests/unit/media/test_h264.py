@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 from media_support import STREAM_KEY, RawRtmpClient, have, make_config, running_harness, wait_for
-from streamforge_media import h264
+from streamforge_media import codecs
+from streamforge_media.codecs import h264
 from streamforge_media.ladder import Rung
-from streamforge_media.session import plan_from_metadata
-from test_rtmp_server import KEYFRAME, FakePipeline
+from streamforge_media.media import Codec
+from streamforge_media.session import plan_for
+from streamforge_media.tracks import Generation
+from test_rtmp_server import GOP, KEYFRAME, FakeTranscoder, send_gop
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +55,7 @@ def test_sps_size_from_libx264(profile: str, width: int, height: int) -> None:
     info = h264.parse_sps(sps)
     assert (info.width, info.height) == (width, height)
     assert info.profile_idc == {"baseline": 66, "main": 77, "high": 100}[profile]
-    assert h264.sequence_header_size(avc_sequence_header(sps)) == (width, height)
+    assert h264.decoder_config_size(avc_sequence_header(sps)[5:]) == (width, height)  # the tag body's avcC
 
 
 @needs_ffmpeg
@@ -84,23 +87,12 @@ def test_emulation_prevention_removed() -> None:
     assert h264.unescape_rbsp(b"\x01\x02") == b"\x01\x02"
 
 
-@pytest.mark.parametrize("payload", [
-    b"", b"\x17\x00", bytes([0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1F]),  # the fake header of test_rtmp_server
-    bytes([0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 4, 0x67, 0x64]),  # truncated SPS
-    bytes([0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 3, 0x68, 0, 0]),  # PPS, not SPS
-    bytes([0x27, 0x00, 0, 0, 0]),  # not AVC
-])
-def test_bad_sequence_headers_raise(payload: bytes) -> None:
-    with pytest.raises(h264.H264Error):
-        h264.sequence_header_size(payload)
-
-
-def test_sps_wins_over_metadata(tmp_path: Path) -> None:
+@needs_ffmpeg
+def test_the_ladder_follows_the_sps_whatever_the_metadata_says(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    plan = plan_from_metadata(config, {"width": 1280, "height": 720}, False, (320, 180))
+    track = codecs.video_track(Codec.H264, avc_sequence_header(encode_sps(320, 180, "main"))[5:])
+    plan = plan_for(config, Generation(track, None, 30.0))
     assert [(r.width, r.height) for r in plan.renditions] == [(284, 160)]
-    plan = plan_from_metadata(config, {"width": 320, "height": 240}, False, None)
-    assert [r.name for r in plan.renditions] == ["240p", "160p"]
 
 
 @needs_ffmpeg
@@ -109,17 +101,17 @@ def test_publisher_without_metadata_gets_ladder_capped_at_sps_height(tmp_path: P
     header = avc_sequence_header(encode_sps(426, 240, "main"))
 
     async def scenario() -> None:
-        FakePipeline.instances.clear()
-        async with running_harness(make_config(tmp_path, ladder=ladder), pipeline_factory=FakePipeline) as h:
+        FakeTranscoder.instances.clear()
+        async with running_harness(make_config(tmp_path, ladder=ladder), transcoder_factory=FakeTranscoder) as h:
             client = await RawRtmpClient.connect(h.server.port)
             await client.publish(STREAM_KEY)
             await client.read_commands(0.3)
             client.send(9, KEYFRAME, stream_id=1, csid=6)  # before any sequence header: not a reason to guess
             client.send(9, header, stream_id=1, timestamp=0, csid=6)
-            client.send(9, KEYFRAME, stream_id=1, timestamp=40, csid=6)
-            await wait_for(lambda: FakePipeline.instances and len(FakePipeline.instances[0].fed) == 2, 2)
-            pipe = FakePipeline.instances[0]
+            send_gop(client, 40)
+            await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
+            pipe = FakeTranscoder.instances[0]
             assert [(r.name, r.width, r.height) for r in pipe.plan.renditions] == [("160p", 284, 160)]
-            assert pipe.fed[0][2] == header and pipe.fed[1][1] == 40
+            assert pipe.fed[0].track.config == header[5:] and pipe.fed[1].dts_ms - pipe.fed[0].dts_ms == 33
             client.close()
     asyncio.run(scenario())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from media_support import STREAM_ID, FakeStore, Harness, make_config, running_harness, wait_for
-from test_rtmp_server import FakePipeline, codes, publish_ok
+from test_rtmp_server import FakeTranscoder, codes, publish_ok
 
 pytestmark = pytest.mark.unit
 
@@ -25,12 +25,12 @@ async def two_tasks(tmp_path: Path, store: FakeStore | None = None,
     if store is None:
         store = FakeStore()
         store.add_stream()
-    FakePipeline.instances.clear()
+    FakeTranscoder.instances.clear()
     async with (
         running_harness(make_config(tmp_path / "a", task_id="task_a", **overrides), store=store,
-                        pipeline_factory=FakePipeline) as a,
+                        transcoder_factory=FakeTranscoder) as a,
         running_harness(make_config(tmp_path / "b", task_id="task_b", **overrides), store=store,
-                        pipeline_factory=FakePipeline) as b,
+                        transcoder_factory=FakeTranscoder) as b,
     ):
         yield a, b
 

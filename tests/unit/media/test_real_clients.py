@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from media_support import STREAM_ID, Harness, have, make_config, running_harness, start_ffmpeg, wait_for
 from streamforge_media import hls
-from streamforge_media.pipeline import FfmpegPipeline
+from streamforge_media.transcode.pipeline import FfmpegPipeline
 
 pytestmark = [pytest.mark.unit, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
 
@@ -34,9 +34,10 @@ def ended(h: Harness) -> bool:
 
 
 def pipeline_of(h: Harness) -> FfmpegPipeline:
-    live = h.manager.streams[STREAM_ID]
-    assert live.ingest is not None and isinstance(live.ingest.pipeline, FfmpegPipeline)
-    return live.ingest.pipeline
+    broadcast = h.manager.streams[STREAM_ID]
+    connection = broadcast.connection
+    assert connection is not None and isinstance(connection.transcoder, FfmpegPipeline)
+    return connection.transcoder
 
 
 def test_wrong_key_ffmpeg_refused_fast_and_neighbour_unaffected(tmp_path: Path) -> None:

@@ -10,37 +10,47 @@ from typing import Any, ClassVar
 
 import pytest
 from media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness, wait_for
-from streamforge_media.pipeline import SegmentSink, TranscodePlan
+from streamforge_media.media import AccessUnit
+from streamforge_media.transcode.pipeline import SegmentSink, TranscodePlan
 from streamforge_media.ingest.rtmp.server import RtmpLimits
 
 pytestmark = pytest.mark.unit
 
-AVC_HEADER = bytes([0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1F])
-KEYFRAME = bytes([0x17, 0x01, 0, 0, 0]) + b"frame"
+# An AVC sequence header (AVCDecoderConfigurationRecord of libx264's 320x240 SPS and PPS), then frames.
+AVC_HEADER = bytes.fromhex("1700000000" "0142c00dffe100166742c00dda0507ec0440000003004000000f23c50aa801000468ce0fc8")
+KEYFRAME = bytes([0x17, 0x01, 0, 0, 0]) + b"\x00\x00\x00\x05\x65frame"
+INTERFRAME = bytes([0x27, 0x01, 0, 0, 0]) + b"\x00\x00\x00\x05\x41frame"
+GOP = 15  # 0.5 s: more than the track rules watch a publisher without metadata for
 
 
-class FakePipeline:
-    instances: ClassVar[list[FakePipeline]] = []
+def send_gop(client: RawRtmpClient, start_ms: int = 0) -> None:
+    """A keyframe and the frames after it, 33 ms apart, on the publish stream."""
+    for index in range(GOP):
+        client.send(9, KEYFRAME if index == 0 else INTERFRAME, stream_id=1, timestamp=start_ms + 33 * index, csid=6)
+
+
+class FakeTranscoder:
+    instances: ClassVar[list[FakeTranscoder]] = []
 
     def __init__(self, plan: TranscodePlan, workdir: Path, sink: SegmentSink) -> None:
         self.plan = plan
-        self.fed: list[tuple[int, int, bytes]] = []
+        self.fed: list[AccessUnit] = []
         self.closed = False
-        FakePipeline.instances.append(self)
+        FakeTranscoder.instances.append(self)
 
     async def start(self) -> None:
         pass
 
-    async def feed(self, type_id: int, timestamp: int, payload: bytes) -> None:
-        self.fed.append((type_id, timestamp, payload))
+    async def feed(self, unit: AccessUnit) -> None:
+        self.fed.append(unit)
 
     async def close(self, timeout_s: float = 10.0) -> None:
         self.closed = True
 
 
 def harness(tmp_path: Path, **overrides: Any) -> Any:
-    FakePipeline.instances.clear()
-    return running_harness(make_config(tmp_path, **overrides), pipeline_factory=FakePipeline)
+    FakeTranscoder.instances.clear()
+    return running_harness(make_config(tmp_path, **overrides), transcoder_factory=FakeTranscoder)
 
 
 async def publish_ok(port: int, key: str = STREAM_KEY) -> tuple[RawRtmpClient, list[list[Any]]]:
@@ -64,11 +74,11 @@ def test_good_key_publishes_and_media_reaches_pipeline(tmp_path: Path) -> None:
                         b"\x00\x05width\x00@t\x00\x00\x00\x00\x00\x00\x00\x06height\x00@n\x00\x00\x00\x00\x00\x00"
                         b"\x00\x00\x09", stream_id=1)
             client.send(9, AVC_HEADER, stream_id=1, csid=6)
-            client.send(9, KEYFRAME, stream_id=1, timestamp=40, csid=6)
-            await wait_for(lambda: FakePipeline.instances and len(FakePipeline.instances[0].fed) == 2, 2)
-            pipe = FakePipeline.instances[0]
+            send_gop(client, 40)
+            await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
+            pipe = FakeTranscoder.instances[0]
             assert [r.name for r in pipe.plan.renditions] == ["240p", "160p"]  # 320x240 source
-            assert pipe.fed[0][2] == AVC_HEADER
+            assert pipe.fed[0].track.config == AVC_HEADER[5:] and pipe.fed[0].keyframe
             client.close()
             await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
             assert pipe.closed
@@ -89,7 +99,7 @@ def test_bad_key_gets_badname_and_close_within_1s(tmp_path: Path, key: str) -> N
             assert next(c for c in commands if c[0] == "onStatus")[3]["level"] == "error"
             assert elapsed < 1.0
             assert not h.store.sessions and h.store.streams[STREAM_ID]["status"] == "offline"
-            assert not FakePipeline.instances and not h.objects.objects and not h.events.events
+            assert not FakeTranscoder.instances and not h.objects.objects and not h.events.events
     asyncio.run(scenario())
 
 
@@ -189,7 +199,7 @@ def test_media_before_publish_is_dropped(tmp_path: Path) -> None:
             client.send(9, AVC_HEADER, stream_id=1, csid=6)
             client.send(9, KEYFRAME, stream_id=1, csid=6)
             await client.read_commands(0.3)
-            assert not FakePipeline.instances and not h.store.sessions
+            assert not FakeTranscoder.instances and not h.store.sessions
     asyncio.run(scenario())
 
 
@@ -199,7 +209,7 @@ GARBAGE = [
     b"\x03" + bytes(100),  # truncated C1
     b"\x06" + bytes(1536),  # RTMPE
     b"\x03" + bytes(3072) + b"\x03\xff\xff\xff\xff\xff\xff\x14" + bytes(4),  # absurd message length
-    b"\x03" + bytes(3072) + b"\x02\x00\x00\x00\x00\x00\x04\x01" + bytes(4) + b"\x7f\xff\xff\xff",  # chunk size
+    b"\x03" + bytes(3072) + b"\x02\x00\x00\x00\x00\x00\x04\x01" + bytes(4) + b"\x00\x00\x00\x00",  # chunk size 0
     b"\x03" + bytes(3072) + b"\x44" + bytes(10),  # fmt 1 on an unopened chunk stream
     b"\x03" + bytes(3072) + b"\x03" + bytes(3) + b"\x00\x00\x05\x14" + bytes(4) + b"\x07\x00\x01xx",  # bad AMF
 ]
@@ -222,8 +232,8 @@ def test_garbage_closes_only_that_connection(tmp_path: Path) -> None:
                 assert time.monotonic() - started < 1.5
                 writer.close()
             good.send(9, AVC_HEADER, stream_id=1, csid=6)
-            good.send(9, KEYFRAME, stream_id=1, csid=6)
-            await wait_for(lambda: FakePipeline.instances and FakePipeline.instances[0].fed, 2)
+            send_gop(good)
+            await wait_for(lambda: FakeTranscoder.instances and FakeTranscoder.instances[0].fed, 2)
             assert h.store.streams[STREAM_ID]["status"] == "live"
     asyncio.run(scenario())
 

@@ -1,7 +1,8 @@
-"""One ffmpeg per live stream: FLV on stdin → one decode → split → scale per rung → HLS segments on disk.
+"""The transcoder: one ffmpeg per generation, the access units on stdin → one decode → split → scale per rung.
 
-`build_graph` is the ladder as an ffmpeg-python graph; `FfmpegPipeline` feeds it, watches the
-segments it writes, hands finished ones to a `SegmentSink`, and restarts ffmpeg if it dies.
+`build_graph` is the ladder as an ffmpeg-python graph; `FfmpegPipeline` writes the units through the
+input writer that can carry the generation's tracks, watches the segments ffmpeg writes, hands finished
+ones to a `SegmentSink`, and restarts ffmpeg (a new generation, same plan) if it dies.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from typing import Any, Protocol
 
 import ffmpeg
 
-from streamforge_media import flv, hls
+from streamforge_media import hls
 from streamforge_media.ladder import AUDIO_BITRATE_KBPS, Rendition
+from streamforge_media.media import AccessUnit, MediaKind
+from streamforge_media.tracks import Generation
+from streamforge_media.transcode.inputs import InputWriter, input_writer_for
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +46,22 @@ class EncoderSettings:
 
 @dataclass(frozen=True)
 class TranscodePlan:
+    """One generation's work: the ladder (a single audio-only rendition when there is no video) and its source."""
+
     renditions: tuple[Rendition, ...]
-    fps: float
-    has_audio: bool
+    source: Generation
 
+    @property
+    def fps(self) -> float:
+        return self.source.frame_rate
 
-# Input options: a short probe so the first segment is not held back by stream analysis; the FLV
-# header flags tell the demuxer which streams to wait for.
-LIVE_INPUT_OPTIONS: dict[str, Any] = {"f": "flv", "fflags": "nobuffer", "probesize": 65536, "analyzeduration": 500000}
+    @property
+    def has_audio(self) -> bool:
+        return self.source.audio is not None
+
+    @property
+    def has_video(self) -> bool:
+        return self.source.video is not None
 
 
 def video_options(r: Rendition, plan: TranscodePlan, settings: EncoderSettings) -> dict[str, Any]:
@@ -71,21 +83,29 @@ def audio_options() -> dict[str, Any]:
 
 
 def build_graph(plan: TranscodePlan, outdir: Path, settings: EncoderSettings, *, source: str = "pipe:0",
-                input_options: dict[str, Any] | None = None) -> Any:
-    """The whole ladder plus thumbnails as one ffmpeg-python graph (one input, one decode)."""
-    options = LIVE_INPUT_OPTIONS if input_options is None else input_options
-    source_node = ffmpeg.input(source, **options)
+                input_options: dict[str, Any]) -> Any:
+    """The whole ladder plus thumbnails as one ffmpeg-python graph (one input, one decode).
+
+    An audio-only plan has one rendition of audio and no thumbnails.
+    """
+    source_node = ffmpeg.input(source, **input_options)
     renditions = plan.renditions
-    split = source_node.video.filter_multi_output("split", len(renditions) + 1)
+    hls_options = {"f": "hls", "hls_time": settings.segment_s, "hls_list_size": settings.live_window,
+                   "hls_segment_type": "mpegts", "start_number": 0}
     outputs = []
+    if not plan.has_video:
+        (audio_rendition,) = renditions
+        return ffmpeg.output(
+            source_node.audio, str(outdir / audio_rendition.name / PLAYLIST_NAME),
+            hls_segment_filename=str(outdir / audio_rendition.name / "seg_%06d.ts"), **hls_options, **audio_options())
+    split = source_node.video.filter_multi_output("split", len(renditions) + 1)
     for index, r in enumerate(renditions):
         video = split.stream(index).filter("scale", r.width, r.height)
         streams = [video, source_node.audio] if plan.has_audio else [video]
         options_out = {**video_options(r, plan, settings), **(audio_options() if plan.has_audio else {})}
         outputs.append(ffmpeg.output(
-            *streams, str(outdir / r.name / PLAYLIST_NAME), f="hls", hls_time=settings.segment_s,
-            hls_list_size=settings.live_window, hls_segment_type="mpegts", start_number=0,
-            hls_segment_filename=str(outdir / r.name / "seg_%06d.ts"), **options_out))
+            *streams, str(outdir / r.name / PLAYLIST_NAME),
+            hls_segment_filename=str(outdir / r.name / "seg_%06d.ts"), **hls_options, **options_out))
     top = renditions[0]
     thumb_height = min(THUMBNAIL_HEIGHT, top.height)
     thumb_width = max(2, round(top.width * thumb_height / top.height / 2) * 2)
@@ -118,10 +138,13 @@ class SegmentSink(Protocol):
 
 
 @dataclass
-class _Generation:
+class _Run:
+    """One ffmpeg process of the pipeline (a crash restart is a new run of the same plan)."""
+
     index: int
     outdir: Path
     proc: asyncio.subprocess.Process
+    writer: InputWriter
     emitted: dict[str, int] = field(default_factory=dict)
     thumbs: set[str] = field(default_factory=set)
     playlist_versions: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -130,7 +153,7 @@ class _Generation:
 
 
 class FfmpegPipeline:
-    """Feeds RTMP tags to ffmpeg as FLV; survives ffmpeg dying by starting a new generation."""
+    """Feeds one generation's access units to ffmpeg; survives ffmpeg dying by starting it again (a new run)."""
 
     def __init__(self, plan: TranscodePlan, workdir: Path, sink: SegmentSink, *,
                  settings: EncoderSettings | None = None, ffmpeg_bin: str = "ffmpeg") -> None:
@@ -139,11 +162,9 @@ class FfmpegPipeline:
         self.sink = sink
         self.settings = settings or EncoderSettings()
         self.ffmpeg_bin = ffmpeg_bin
-        self._gen: _Generation | None = None
+        self._gen: _Run | None = None
         self._generations = 0
         self._closing = False
-        self._avc_header: bytes | None = None
-        self._aac_header: bytes | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._restart_delay = 0.2
 
@@ -163,11 +184,13 @@ class FfmpegPipeline:
         self._generations += 1
         outdir = self.workdir / f"gen{index:03d}"
         prepare_dirs(self.plan, outdir)
-        args = command(build_graph(self.plan, outdir, self.settings), self.ffmpeg_bin)
+        writer = input_writer_for(self.plan.source.video, self.plan.source.audio)
+        args = command(build_graph(self.plan, outdir, self.settings, input_options=writer.input_options),
+                       self.ffmpeg_bin)
         proc = await asyncio.create_subprocess_exec(
             *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE)
-        gen = _Generation(index, outdir, proc)
+        gen = _Run(index, outdir, proc, writer)
         self._gen = gen
         self.sink.generation_started()
         log.info("ffmpeg generation %d started (pid %d, %d renditions)", index, proc.pid, len(self.plan.renditions))
@@ -179,34 +202,25 @@ class FfmpegPipeline:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def feed(self, type_id: int, timestamp: int, payload: bytes) -> None:
-        if type_id == flv.VIDEO_TAG and flv.is_avc_sequence_header(payload):
-            self._avc_header = payload
-        elif type_id == flv.AUDIO_TAG and flv.is_aac_sequence_header(payload):
-            self._aac_header = payload
+    async def feed(self, unit: AccessUnit) -> None:
+        """Write one unit of the plan's tracks (others are ignored); timestamps become relative to the run's start."""
         gen = self._gen
         if gen is None or self._closing or gen.proc.returncode is not None:
             return
+        if unit.track != self.plan.source.track(unit.kind):
+            return
         if gen.base_ts is None:
-            # Each generation starts on a keyframe, preceded by the cached decoder configs.
-            if type_id != flv.VIDEO_TAG or not flv.is_video_keyframe(payload) or flv.is_avc_sequence_header(payload):
+            # Each run starts on a video keyframe (on any unit without video), after the container header.
+            if self.plan.has_video and (unit.kind is MediaKind.AUDIO or not unit.keyframe):
                 return
-            gen.base_ts = timestamp
-            data = flv.header(has_audio=self.plan.has_audio)
-            if self._avc_header is not None:
-                data += flv.tag(flv.VIDEO_TAG, 0, self._avc_header)
-            if self._aac_header is not None and self.plan.has_audio:
-                data += flv.tag(flv.AUDIO_TAG, 0, self._aac_header)
-            await self._write(gen, data + flv.tag(type_id, 0, payload))
+            gen.base_ts = unit.dts_ms
+            await self._write(gen, gen.writer.header())
+        dts = unit.dts_ms - gen.base_ts
+        if dts < 0:  # audio from just before the first keyframe
             return
-        if type_id == flv.AUDIO_TAG and not self.plan.has_audio:
-            return
-        relative = (timestamp - gen.base_ts) & 0xFFFFFFFF
-        if relative >= 0x80000000:  # slightly before the first keyframe
-            relative = 0
-        await self._write(gen, flv.tag(type_id, relative, payload))
+        await self._write(gen, gen.writer.unit(unit, dts, max(dts, unit.pts_ms - gen.base_ts)))
 
-    async def _write(self, gen: _Generation, data: bytes) -> None:
+    async def _write(self, gen: _Run, data: bytes) -> None:
         stdin = gen.proc.stdin
         assert stdin is not None
         try:
@@ -215,7 +229,7 @@ class FfmpegPipeline:
         except (BrokenPipeError, ConnectionResetError):
             log.debug("ffmpeg generation %d stdin closed", gen.index)
 
-    async def _watch(self, gen: _Generation) -> None:
+    async def _watch(self, gen: _Run) -> None:
         exited = asyncio.ensure_future(gen.proc.wait())  # one waiter for the whole generation, not one per scan
         while not (await asyncio.wait({exited}, timeout=SCAN_INTERVAL_S))[0]:
             self._scan(gen)
@@ -232,14 +246,14 @@ class FfmpegPipeline:
         if not self._closing:
             await self._launch()
 
-    async def _log_stderr(self, gen: _Generation) -> None:
+    async def _log_stderr(self, gen: _Run) -> None:
         assert gen.proc.stderr is not None
         async for line in gen.proc.stderr:
             text = line.decode(errors="replace").rstrip()
             if text:
                 log.warning("ffmpeg[%d]: %s", gen.index, text)
 
-    def _scan(self, gen: _Generation) -> None:
+    def _scan(self, gen: _Run) -> None:
         for r in self.plan.renditions:
             playlist = gen.outdir / r.name / PLAYLIST_NAME
             try:
