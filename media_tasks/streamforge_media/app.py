@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from streamforge.events import SOURCE_MEDIA, EventBridgePublisher
 
 from streamforge_media.config import MediaConfig
-from streamforge_media.publisher import S3ObjectStore
 from streamforge_media.ingest.rtmp.server import RtmpServer
+from streamforge_media.publisher import S3ObjectStore
 from streamforge_media.session import SessionManager
 from streamforge_media.store import DynamoStreamStore
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from streamforge_media.ladder import DEFAULT_LADDER, Rung, parse_ladder
 from streamforge_media.ingest.rtmp.server import RtmpLimits
+from streamforge_media.ladder import DEFAULT_LADDER, Rung, parse_ladder
 from streamforge_media.transcode.pipeline import EncoderSettings
 
 MAX_RECONNECT_GRACE_S = 1800

@@ -390,7 +390,12 @@ class PublisherConnection:
         self._generations += 1
         self.transcoder = broadcast.manager.transcoder_factory(
             plan, self._workdir / f"generation{self._generations:03d}", packager)
-        await self.transcoder.start()
+        try:
+            await self.transcoder.start()
+        except ValueError as exc:  # tracks no transcoder input carries together (each alone is supported)
+            log.warning("stream %s: cannot transcode %s: %s", broadcast.stream_id, generation.describe(), exc)
+            self.transcoder = None
+            self.control.disconnect("unsupported combination of codecs")
 
     async def on_unpublish(self) -> None:
         for task in self._tasks:

@@ -33,7 +33,10 @@ DEFAULT_FRAME_RATE = 30.0
 
 @dataclass(frozen=True)
 class Generation:
-    """What one transcoder generation takes: its tracks (at least one) and the video's frame rate (fps; 0 without video)."""
+    """What one transcoder generation takes: its tracks (at least one) and the video's frame rate.
+
+    `frame_rate` is in frames per second, 0 without video.
+    """
 
     video: Track | None
     audio: Track | None

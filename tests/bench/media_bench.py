@@ -31,7 +31,10 @@ from media_support import (  # noqa: E402  (needs the paths above)
     running_harness,
 )
 from streamforge_media.ladder import DEFAULT_LADDER, select_renditions  # noqa: E402
-from streamforge_media.pipeline import (  # noqa: E402
+from streamforge_media.media import Codec, Track  # noqa: E402
+from streamforge_media.session import ffmpeg_transcoder_factory  # noqa: E402
+from streamforge_media.tracks import Generation  # noqa: E402
+from streamforge_media.transcode.pipeline import (  # noqa: E402
     EncoderSettings,
     TranscodePlan,
     audio_options,
@@ -40,7 +43,6 @@ from streamforge_media.pipeline import (  # noqa: E402
     prepare_dirs,
     video_options,
 )
-from streamforge_media.session import ffmpeg_pipeline_factory  # noqa: E402
 
 CLIP_S = 10
 
@@ -94,7 +96,7 @@ def per_rendition_commands(plan: TranscodePlan, source: Path, outdir: Path,
                            settings: EncoderSettings) -> list[list[str]]:
     commands = []
     for r in plan.renditions:
-        single = TranscodePlan((r,), plan.fps, plan.has_audio)
+        single = TranscodePlan((r,), plan.source)
         sub = outdir / r.name
         prepare_dirs(single, sub)
         commands.append(command(build_graph(single, sub, settings, source=str(source), input_options={})))
@@ -154,7 +156,8 @@ def transcode_figures(work: Path, pairs: int = 5) -> dict[str, Any]:
     source = work / "src720.flv"
     make_source(source, "1280x720", CLIP_S)
     settings = EncoderSettings()
-    plan = TranscodePlan(tuple(select_renditions(DEFAULT_LADDER, 1280, 720)), 30.0, True)
+    source_tracks = Generation(Track(Codec.H264, width=1280, height=720), Track(Codec.AAC), 30.0)
+    plan = TranscodePlan(tuple(select_renditions(DEFAULT_LADDER, 1280, 720)), source_tracks)
     graph_out, ref_out, per_out = work / "graph", work / "ref", work / "per"
     for outdir in (graph_out, ref_out):
         prepare_dirs(plan, outdir)
@@ -208,16 +211,16 @@ async def publish_copy(url: str, source: Path, seconds: float) -> asyncio.subpro
 
 
 async def ingest_cpu(work: Path, source: Path, seconds: float = 10) -> float:
-    """Our process's CPU per second of media for ingest: socket reads, chunk parsing, key check, FLV remux
-    and writes to the transcoder's stdin (the real `FfmpegPipeline`), with ffmpeg replaced by a process
-    that discards its input, so nothing is transcoded or uploaded. The pipeline's idle segment watcher
-    (a scan every 0.1 s finding nothing) is counted too, which overstates ingest slightly. Production
-    intervals for key checks and health reports."""
+    """Our process's CPU per second of media for ingest: socket reads, chunk parsing, key check, tags to
+    access units, timestamp normalising, track rules, the transcoder input writer and the writes to ffmpeg's
+    stdin (the real `FfmpegPipeline`), with ffmpeg replaced by a process that discards its input, so nothing
+    is transcoded or uploaded. The pipeline's idle segment watcher (a scan every 0.1 s finding nothing) is
+    counted too, which overstates ingest slightly. Production intervals for key checks and health reports."""
     sink = work / "discard-stdin"
     sink.write_text("#!/bin/sh\nexec cat >/dev/null\n")
     sink.chmod(0o755)
     config = make_config(work / "ingest", reconnect_grace_s=0, key_poll_s=2.0, health_interval_s=10.0)
-    async with running_harness(config, pipeline_factory=ffmpeg_pipeline_factory(config.encoder, str(sink))) as h:
+    async with running_harness(config, transcoder_factory=ffmpeg_transcoder_factory(config.encoder, str(sink))) as h:
         proc = await publish_copy(h.url(), source, seconds)
         before = self_cpu()
         await proc.wait()

@@ -16,12 +16,12 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 from streamforge.keys import hash_stream_key
 from streamforge_media.config import MediaConfig
+from streamforge_media.ingest.rtmp.server import RtmpLimits, RtmpServer
 from streamforge_media.ladder import Rung
 from streamforge_media.publisher import ObjectStore
-from streamforge_media.ingest.rtmp.server import RtmpLimits, RtmpServer
 from streamforge_media.session import SessionManager, TranscoderFactory
-from streamforge_media.transcode.pipeline import EncoderSettings
 from streamforge_media.store import ENDED, OFFLINE, IngestLease, KeyRecord, StreamRecord
+from streamforge_media.transcode.pipeline import EncoderSettings
 
 SMALL_LADDER = (Rung("240p", 240, 400), Rung("160p", 160, 200))
 STREAM_ID = "st_aaaaaaaaaaaaaaaa"
@@ -212,8 +212,8 @@ async def running_task(config: MediaConfig, objects: ObjectsT, *, transcoder_fac
 
 
 def running_harness(
-    config: MediaConfig, *, objects: MemoryObjectStore | None = None, transcoder_factory: TranscoderFactory | None = None,
-    store: FakeStore | None = None,
+    config: MediaConfig, *, objects: MemoryObjectStore | None = None,
+    transcoder_factory: TranscoderFactory | None = None, store: FakeStore | None = None,
 ) -> contextlib.AbstractAsyncContextManager[Harness[MemoryObjectStore]]:
     """`running_task` with objects kept in memory."""
     return running_task(config, objects or MemoryObjectStore(), transcoder_factory=transcoder_factory, store=store)

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from media_support import MemoryObjectStore
 from streamforge_media import hls
 from streamforge_media.ladder import Rendition
-from streamforge_media.publisher import HlsPublisher, RetryPolicy, is_transient
+from streamforge_media.publisher import HlsPackager, RetryPolicy, is_transient
 
 pytestmark = pytest.mark.unit
 
@@ -37,8 +37,8 @@ class RecordingStore(MemoryObjectStore):
                     self.violations.append(f"{key} named {segment} before it was stored")
 
 
-def make_publisher(store: MemoryObjectStore, executor: ThreadPoolExecutor) -> HlsPublisher:
-    return HlsPublisher(store, executor, stream_id="st_x", session_id="ses_1", renditions=RENDITIONS, fps=30.0,
+def make_publisher(store: MemoryObjectStore, executor: ThreadPoolExecutor) -> HlsPackager:
+    return HlsPackager(store, executor, stream_id="st_x", session_id="ses_1", renditions=RENDITIONS, fps=30.0,
                         has_audio=True, retry=RetryPolicy(base_s=0.05, cap_s=0.5))
 
 

@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 
 import pytest
 from media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness, wait_for
+from streamforge_media.ingest.rtmp.server import RtmpLimits
 from streamforge_media.media import AccessUnit
 from streamforge_media.transcode.pipeline import SegmentSink, TranscodePlan
-from streamforge_media.ingest.rtmp.server import RtmpLimits
 
 pytestmark = pytest.mark.unit
 

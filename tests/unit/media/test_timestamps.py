@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,12 +23,13 @@ def unit(track: Track, dts: int, cts: int = 0) -> AccessUnit:
 def av_units(start: int, seconds: float, *, video_step: int = 33, audio_step: int = 21) -> list[AccessUnit]:
     """Video and audio units interleaved by timestamp, as an encoder sends them."""
     end = start + int(seconds * 1000)
-    units = [unit(VIDEO, t) for t in range(start, end, video_step)] + [unit(AUDIO, t) for t in range(start, end, audio_step)]
+    units = [unit(VIDEO, t) for t in range(start, end, video_step)]
+    units += [unit(AUDIO, t) for t in range(start, end, audio_step)]
     return sorted(units, key=lambda u: (u.dts_ms, u.kind != "video"))
 
 
-def normalise(units: list[AccessUnit], **kwargs: int) -> tuple[list[AccessUnit], TimestampNormaliser]:
-    normaliser = TimestampNormaliser(**kwargs)
+def normalise(units: list[AccessUnit]) -> tuple[list[AccessUnit], TimestampNormaliser]:
+    normaliser = TimestampNormaliser()
     return [normaliser.normalise(u) for u in units], normaliser
 
 
@@ -84,7 +87,7 @@ def test_any_input_is_strictly_increasing_per_track(raw: list[tuple[bool, int]])
     out, _ = normalise([unit(VIDEO if is_video else AUDIO, ts) for is_video, ts in raw])
     for kind in ("video", "audio"):
         series = [u.dts_ms for u in out if u.kind == kind]
-        assert all(b > a for a, b in zip(series, series[1:], strict=False))
+        assert all(b > a for a, b in itertools.pairwise(series))
         assert all(u.pts_ms >= u.dts_ms for u in out)
 
 

@@ -2,7 +2,7 @@
 
 An `InputWriter` turns the neutral tracks and access units into a container ffmpeg demuxes: a header
 holding the tracks' decoder configurations, then one chunk per unit. `input_writer_for` takes the first
-writer that can carry the tracks (the RTMP-native one first, since it is what ffmpeg has read live the
+writer that can carry the tracks (FLV first, since it is what ffmpeg has read live the
 longest; Matroska for HEVC, Opus and the rest). A source that already arrives as a whole container (MPEG-TS
 over SRT) skips the units altogether: `passthrough_input` describes it, and its bytes go to ffmpeg as they are.
 """
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streamforge_media.media import AccessUnit, Track
-from streamforge_media.transcode.inputs.flv import FlvInput as RtmpNativeInput
+from streamforge_media.transcode.inputs.flv import FlvInput
 from streamforge_media.transcode.inputs.matroska import MatroskaInput
 from streamforge_media.transcode.inputs.probe import LIVE_PROBE_OPTIONS, input_options
 
-__all__ = ["LIVE_PROBE_OPTIONS", "InputWriter", "MatroskaInput", "PassthroughInput", "RtmpNativeInput",
+__all__ = ["LIVE_PROBE_OPTIONS", "InputWriter", "MatroskaInput", "FlvInput", "PassthroughInput",
            "input_writer_for", "passthrough_input"]
 
 # Containers a source may deliver whole and ffmpeg can demux from a pipe as it arrives.
@@ -39,7 +39,7 @@ class InputWriter(Protocol):
         ...
 
 
-_WRITERS = (RtmpNativeInput, MatroskaInput)  # in order of preference
+_WRITERS = (FlvInput, MatroskaInput)  # in order of preference
 
 
 def input_writer_for(video: Track | None, audio: Track | None) -> InputWriter:

@@ -1,0 +1,62 @@
+"""Session rules that hold for every protocol: takeover of a silent publisher, and the no-media rule."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from media_support import STREAM_ID, make_config, running_harness, wait_for
+from test_rtmp_server import AVC_HEADER, GOP, FakeTranscoder, codes, publish_ok, send_gop
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_silent_publisher_is_replaced_at_once_and_the_session_continues(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        FakeTranscoder.instances.clear()
+        config = make_config(tmp_path, reconnect_grace_s=0, takeover_silence_s=0.4)
+        async with running_harness(config, transcoder_factory=FakeTranscoder) as h:
+            first, _ = await publish_ok(h.server.port)
+            first.send(9, AVC_HEADER, stream_id=1, csid=6)
+            send_gop(first)
+            await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
+            session = h.store.streams[STREAM_ID]["current_session_id"]
+            # Still sending: a second publisher is refused as before.
+            send_gop(first, 33 * GOP)
+            _, commands = await publish_ok(h.server.port)
+            assert codes(commands)[-1] == "NetStream.Publish.BadName"
+            # Silent (a network drop without FIN: the socket stays open): the right key takes over.
+            await asyncio.sleep(0.5)
+            second, commands = await publish_ok(h.server.port)
+            assert codes(commands)[-1] == "NetStream.Publish.Start"
+            await first.read_commands(2)  # returns once the server has closed the silent connection
+            assert first.reader.at_eof()
+            assert h.store.streams[STREAM_ID]["status"] == "live"
+            assert h.store.streams[STREAM_ID]["current_session_id"] == session
+            assert len(h.store.sessions) == 1
+            assert [t for t in h.events.types() if t != "Ingest Health"] == ["Stream Live"]
+            second.send(9, AVC_HEADER, stream_id=1, csid=6)
+            send_gop(second)
+            await wait_for(lambda: len(FakeTranscoder.instances) == 2 and FakeTranscoder.instances[1].fed, 2)
+            assert FakeTranscoder.instances[0].closed
+    asyncio.run(scenario())
+
+
+def test_a_publisher_sending_no_media_is_dropped_by_the_session(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = make_config(tmp_path, reconnect_grace_s=5, no_media_timeout_s=0.6)
+        async with running_harness(config, transcoder_factory=FakeTranscoder) as h:
+            client, _ = await publish_ok(h.server.port)
+            started = time.monotonic()
+            client.send(9, AVC_HEADER, stream_id=1, csid=6)
+            send_gop(client)
+            # Bytes keep coming (acknowledgements), so only the no-media rule can close the connection.
+            while not client.reader.at_eof() and time.monotonic() - started < 3:
+                client.send(3, (1000).to_bytes(4, "big"), csid=2)
+                await client.read_commands(0.1)
+            assert client.reader.at_eof()
+            assert 0.6 <= time.monotonic() - started < 2
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+    asyncio.run(scenario())
