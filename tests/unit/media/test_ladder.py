@@ -4,27 +4,46 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from streamforge_media import hls
-from streamforge_media.ladder import DEFAULT_LADDER, Rendition, Rung, parse_ladder, select_renditions
+from streamforge_media.ladder import AUDIO_ONLY, DEFAULT_LADDER, Rendition, Rung, parse_ladder, select_renditions
 
 pytestmark = pytest.mark.unit
 
 
-@given(st.integers(2, 4096), st.integers(2, 2160))
+@given(st.integers(2, 4096), st.integers(2, 4096))
 def test_selection_properties(width: int, height: int) -> None:
     renditions = select_renditions(DEFAULT_LADDER, width, height)
     assert renditions
+    short = min(width, height)
     for r in renditions:
         assert r.width % 2 == 0 and r.height % 2 == 0
-        assert r.height <= max(height, 2)
-    heights = [r.height for r in renditions]
-    assert heights == sorted(heights, reverse=True)
-    kept = [rung for rung in DEFAULT_LADDER if rung.height <= height]
+        assert r.width <= max(width, 2) and r.height <= max(height, 2)  # never upscaled
+        assert (r.width < r.height) == (width < height) or abs(r.width - r.height) <= 2  # orientation kept
+    short_sides = [min(r.width, r.height) for r in renditions]
+    assert short_sides == sorted(short_sides, reverse=True)
+    kept = [rung for rung in DEFAULT_LADDER if rung.height <= short]
     if kept:
-        assert heights == [rung.height for rung in kept]
+        assert short_sides == [rung.height for rung in kept]
+        assert [r.name for r in renditions] == [rung.name for rung in kept]
     else:
         assert len(renditions) == 1
-        assert renditions[0].height == height - height % 2 or renditions[0].height == 2
-        assert renditions[0].width == max(2, width - width % 2)
+        assert (renditions[0].width, renditions[0].height) == (max(2, width - width % 2), max(2, height - height % 2))
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    ((360, 640), [("360p", 360, 640), ("160p", 160, 284)]),
+    ((1080, 1920), [("1080p", 1080, 1920), ("720p", 720, 1280), ("480p", 480, 854), ("360p", 360, 640),
+                    ("160p", 160, 284)]),
+    ((720, 720), [("720p", 720, 720), ("480p", 480, 480), ("360p", 360, 360), ("160p", 160, 160)]),
+])
+def test_portrait_and_square_sources_are_laddered_by_the_short_side(
+        size: tuple[int, int], expected: list[tuple[str, int, int]]) -> None:
+    assert [(r.name, r.width, r.height) for r in select_renditions(DEFAULT_LADDER, *size)] == expected
+
+
+def test_audio_only_master_declares_audio_only() -> None:
+    text = hls.render_master([AUDIO_ONLY], fps=0.0, has_audio=True)
+    assert '#EXT-X-STREAM-INF:BANDWIDTH=140800,AVERAGE-BANDWIDTH=134400,CODECS="mp4a.40.2"\naudio/index.m3u8' in text
+    assert "RESOLUTION" not in text
 
 
 @pytest.mark.parametrize(("size", "expected"), [

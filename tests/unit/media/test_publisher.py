@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from media_support import MemoryObjectStore
+from media_support import MemoryObjectStore, wait_for
 from streamforge_media import hls
 from streamforge_media.ladder import Rendition
 from streamforge_media.publisher import HlsPackager, RetryPolicy, is_transient
@@ -142,3 +142,27 @@ def test_backoff_is_bounded_jitter() -> None:
     policy = RetryPolicy(base_s=0.1, cap_s=2.0)
     delays = [policy.delay(attempt) for attempt in range(50)]
     assert all(0 <= d <= 2.0 for d in delays) and len(set(delays)) > 40
+
+
+def test_a_new_ladder_mid_session_continues_kept_renditions_and_ends_the_others(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = MemoryObjectStore()
+        with ThreadPoolExecutor(4) as executor:
+            packager = make_publisher(store, executor)
+            packager.generation_started()
+            for r in RENDITIONS:
+                packager.segment_ready(r.name, write_segment(tmp_path, r.name, 0), 2.0)
+            await wait_for(lambda: "live/st_x/master.m3u8" in store.objects, 5)
+            # The source turned to portrait and lost its 240p rung: 160p continues, 240p's live playlist ends.
+            portrait = (Rendition("160p", 160, 214, 200),)
+            packager.use_ladder(portrait, fps=30.0, has_audio=True)
+            packager.generation_started()
+            packager.segment_ready("160p", write_segment(tmp_path, "160p", 1), 2.0)
+            await wait_for(lambda: "RESOLUTION=160x214" in store.text("live/st_x/master.m3u8"), 5)
+            assert "240p/index.m3u8" not in store.text("live/st_x/master.m3u8")
+            await wait_for(lambda: store.text("live/st_x/240p/index.m3u8").endswith("#EXT-X-ENDLIST\n"), 5)
+            kept = store.text("live/st_x/160p/index.m3u8")
+            assert [s.uri for s in hls.parse_media_playlist(kept)] == ["ses_1-000000.ts", "ses_1-000001.ts"]
+            assert kept.index("#EXT-X-DISCONTINUITY\n") < kept.index("ses_1-000001.ts")
+            await packager.finalize(record=False, timeout_s=5)
+    asyncio.run(scenario())
