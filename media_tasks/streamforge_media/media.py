@@ -5,7 +5,7 @@ after the adapter (timestamp normaliser, track rules, transcoder inputs, health)
 
 Payload conventions, the same for every protocol:
 - H.264 and HEVC access units are the ISO/IEC 14496-15 sample format: NAL units each preceded by a
-  4-byte big-endian length (the form MP4, FLV and Matroska carry). A track's `config` is the
+  4-byte big-endian length (the form MP4 and Matroska carry). A track's `config` is the
   AVCDecoderConfigurationRecord (14496-15 §5.3.3.1) or HEVCDecoderConfigurationRecord (§8.3.3.1).
 - AAC units are raw frames (no ADTS header); `config` is the AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1).
 - Opus units are raw packets (RFC 6716); `config` is the OpusHead (RFC 7845 §5.1) when known.
