@@ -58,7 +58,7 @@ class TrackRules:
 
     probe_ms: int = 400
     wait_ms: int = 2000
-    rate_frames: int = 5
+    rate_frames: int = 3
     max_held_ms: int = 10_000
 
 
