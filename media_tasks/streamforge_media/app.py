@@ -1,16 +1,21 @@
-"""Wiring: configuration → boto3-backed store, events and S3 → session manager → RTMP server."""
+"""Wiring: configuration → boto3-backed store, events and S3 → session manager → the ingest adapters
+(RTMP, RTMPS, WHIP on the media HTTP port, SRT), each registered here and nowhere else."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 
+from aiohttp import web
 from streamforge.events import SOURCE_MEDIA, EventBridgePublisher
 
 from streamforge_media.config import MediaConfig
 from streamforge_media.ingest.rtmp.server import RtmpServer
+from streamforge_media.ingest.srt.server import SrtServer
+from streamforge_media.ingest.whip.server import WhipEndpoint
 from streamforge_media.publisher import S3ObjectStore
 from streamforge_media.session import SessionManager
 from streamforge_media.store import DynamoStreamStore
@@ -26,6 +31,11 @@ class MediaTask:
         self.manager = manager
         self.executor = executor
         self.server = RtmpServer(manager, config.limits)
+        self.rtmps = RtmpServer(manager, config.limits) if config.rtmps_port >= 0 else None
+        self.whip = WhipEndpoint(manager, config.whip) if config.http_port >= 0 else None
+        self.srt = SrtServer(manager, config.srt) if config.srt_port >= 0 else None
+        self.http: web.AppRunner | None = None
+        self.http_port = 0
 
     @classmethod
     def from_config(cls, config: MediaConfig) -> MediaTask:
@@ -43,11 +53,37 @@ class MediaTask:
 
     async def start(self) -> None:
         self.config.work_dir.mkdir(parents=True, exist_ok=True)
-        await self.server.start(self.config.rtmp_host, self.config.rtmp_port)
-        log.info("RTMP ingest ready on rtmp://%s:%d/live", self.config.rtmp_host, self.server.port)
+        config = self.config
+        await self.server.start(config.rtmp_host, config.rtmp_port)
+        log.info("RTMP ingest ready on rtmp://%s:%d/live", config.rtmp_host, self.server.port)
+        if self.rtmps is not None:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(config.rtmps_cert_file, config.rtmps_key_file)
+            await self.rtmps.start(config.rtmp_host, config.rtmps_port, tls=tls)
+            log.info("RTMPS ingest ready on rtmps://%s:%d/live", config.rtmp_host, self.rtmps.port)
+        if self.whip is not None:
+            app = web.Application()
+            self.whip.add_routes(app)
+            self.http = web.AppRunner(app, access_log=None)
+            await self.http.setup()
+            site = web.TCPSite(self.http, config.http_host, config.http_port)
+            await site.start()
+            self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            log.info("WHIP ingest ready on http://%s:%d/whip/{stream_id}", config.http_host, self.http_port)
+        if self.srt is not None:
+            await self.srt.start(config.srt_host, config.srt_port)
+            log.info("SRT ingest ready on srt://%s:%d", config.srt_host, self.srt.port)
 
     async def stop(self) -> None:
         await self.server.close()
+        if self.rtmps is not None:
+            await self.rtmps.close()
+        if self.whip is not None:
+            await self.whip.close()
+        if self.http is not None:
+            await self.http.cleanup()
+        if self.srt is not None:
+            await self.srt.close()
         await self.manager.shutdown()
         self.executor.shutdown(wait=True)
         log.info("media task stopped")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from streamforge_media.ingest.rtmp.server import RtmpLimits
+from streamforge_media.ingest.srt.server import SrtSettings
+from streamforge_media.ingest.whip.server import WhipSettings
 from streamforge_media.ladder import DEFAULT_LADDER, Rung, parse_ladder
 from streamforge_media.transcode.pipeline import EncoderSettings
 
@@ -48,6 +51,18 @@ class MediaConfig:
     takeover_silence_s: float = 5.0
     # Names this task in a stream's ingest lease; unique per process, so a restarted task is a new owner.
     task_id: str = field(default_factory=lambda: "task_" + secrets.token_hex(8))
+    # The media task's HTTP port: WHIP ingest (/whip/...); 0 picks a free port, -1 turns it off.
+    http_host: str = "0.0.0.0"
+    http_port: int = 8889
+    whip: WhipSettings = field(default_factory=WhipSettings)
+    # SRT listener (UDP); -1 turns it off.
+    srt_host: str = "0.0.0.0"
+    srt_port: int = 9000
+    srt: SrtSettings = field(default_factory=SrtSettings)
+    # RTMPS with a certificate and key in PEM files (locally self-signed; in AWS the NLB terminates TLS); -1: off.
+    rtmps_port: int = -1
+    rtmps_cert_file: str = ""
+    rtmps_key_file: str = ""
 
     def vod_url(self, stream_id: str, session_id: str) -> str:
         return f"{self.cdn_base_url}/vod/{stream_id}/{session_id}/master.m3u8"
@@ -92,6 +107,36 @@ class MediaConfig:
             idle_timeout_s=number("RTMP_IDLE_TIMEOUT_S", 30.0, 0.5, 3600.0, float),
             max_connections_per_ip=number("RTMP_MAX_CONNECTIONS_PER_IP", 16, 1, 100_000, int),
         )
+        def addresses(name: str) -> tuple[str, ...]:
+            values = tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
+            for value in values:
+                try:
+                    ipaddress.ip_address(value)
+                except ValueError:
+                    problems.append(f"{name}: {value!r} is not an IP address")
+            return values
+
+        ice_servers = tuple(v.strip() for v in env.get("STREAMFORGE_WHIP_ICE_SERVERS", "").split(",") if v.strip())
+        for url in ice_servers:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                problems.append(f"STREAMFORGE_WHIP_ICE_SERVERS: {url!r} is not a stun:/turn: URL")
+        public_ip = addresses("STREAMFORGE_WHIP_PUBLIC_IP")
+        whip = WhipSettings(
+            ice_servers=ice_servers,
+            keyframe_request_s=number("STREAMFORGE_WHIP_KEYFRAME_REQUEST_S", 2.0, 0.2, 60.0, float),
+            cors_origin=env.get("STREAMFORGE_WHIP_CORS_ORIGIN", "*") or "*",
+            connect_timeout_s=number("STREAMFORGE_WHIP_CONNECT_TIMEOUT_S", 20.0, 1.0, 300.0, float),
+            public_ip=public_ip[0] if public_ip else "",
+            ice_addresses=addresses("STREAMFORGE_WHIP_ICE_ADDRESSES"),
+        )
+        srt = SrtSettings(
+            latency_ms=number("SRT_LATENCY_MS", 120, 20, 8000, int),
+            peer_idle_ms=number("SRT_PEER_IDLE_MS", 5000, 1000, 60000, int),
+        )
+        rtmps_port = number("RTMPS_PORT", -1, -1, 65535, int)
+        cert, key = env.get("RTMPS_CERT_FILE", ""), env.get("RTMPS_KEY_FILE", "")
+        if rtmps_port >= 0 and not (cert and key):
+            problems.append("RTMPS_PORT needs RTMPS_CERT_FILE and RTMPS_KEY_FILE")
         config = cls(
             streams_table=required("STREAMS_TABLE"),
             stream_keys_table=required("STREAM_KEYS_TABLE"),
@@ -113,6 +158,15 @@ class MediaConfig:
             ingest_lease_s=number("STREAMFORGE_INGEST_LEASE_S", 30.0, 1.0, 600.0, float),
             no_media_timeout_s=number("STREAMFORGE_NO_MEDIA_TIMEOUT_S", 30.0, 1.0, 3600.0, float),
             takeover_silence_s=number("STREAMFORGE_TAKEOVER_SILENCE_S", 5.0, 0.5, 3600.0, float),
+            http_host=env.get("MEDIA_HTTP_HOST", "0.0.0.0"),
+            http_port=number("MEDIA_HTTP_PORT", 8889, -1, 65535, int),
+            whip=whip,
+            srt_host=env.get("SRT_HOST", "0.0.0.0"),
+            srt_port=number("SRT_PORT", 9000, -1, 65535, int),
+            srt=srt,
+            rtmps_port=rtmps_port,
+            rtmps_cert_file=cert,
+            rtmps_key_file=key,
         )
         if problems:
             raise ConfigError("invalid media task configuration: " + "; ".join(problems))

@@ -26,7 +26,14 @@ from streamforge_media.config import MAX_RECONNECT_GRACE_S, MediaConfig
 from streamforge_media.health import IngestStats
 from streamforge_media.ladder import AUDIO_ONLY, Rendition, select_renditions
 from streamforge_media.media import AccessUnit, PublisherHints
-from streamforge_media.ports import Disconnector, MediaSink
+from streamforge_media.ports import (
+    Admission,
+    Disconnector,
+    KeyCheck,
+    MediaSink,
+    Refusal,
+    TransportStatsSource,
+)
 from streamforge_media.publisher import HlsPackager, ObjectStore
 from streamforge_media.store import LIVE, RECONNECTING, IngestLease, StreamStore
 from streamforge_media.timestamps import TimestampNormaliser
@@ -108,26 +115,44 @@ class SessionManager:
             log.exception("could not publish %s for %s", detail_type, stream_id)
 
     async def start_publish(self, stream_key: str, control: Disconnector) -> MediaSink | None:
-        key_hash = hash_stream_key(stream_key)
-        key = await self.call(self.store.get_key, key_hash)
+        return (await self.admit(stream_key, control)).sink
+
+    async def check_key(self, stream_key: str) -> KeyCheck | None:
+        """`PublishHandler.check_key`: two reads (the key's hash, its stream); nothing is written."""
+        key = await self.call(self.store.get_key, hash_stream_key(stream_key))
         if key is None or not key_matches(stream_key, key.key_hash):
             return None
         stream = await self.call(self.store.get_stream, key.stream_id)
         if stream is None:
             return None
+        broadcast = self.streams.get(stream.stream_id)
+        busy = broadcast is not None and (broadcast.ending or (
+            broadcast.connection is not None and broadcast.connection.silent_s() < self.config.takeover_silence_s))
+        return KeyCheck(stream.stream_id, stream.srt_passphrase, busy)
+
+    async def admit(self, stream_key: str, control: Disconnector, *, stream_id: str | None = None) -> Admission:
+        key_hash = hash_stream_key(stream_key)
+        key = await self.call(self.store.get_key, key_hash)
+        if key is None or not key_matches(stream_key, key.key_hash):
+            return Admission(None, Refusal.UNAUTHORIZED)
+        if stream_id is not None and not secrets.compare_digest(stream_id.encode(), key.stream_id.encode()):
+            return Admission(None, Refusal.UNAUTHORIZED)
+        stream = await self.call(self.store.get_stream, key.stream_id)
+        if stream is None:
+            return Admission(None, Refusal.UNAUTHORIZED)
         async with self._lock:
             broadcast = self.streams.get(stream.stream_id)
             replaced: PublisherConnection | None = None
             if broadcast is not None and broadcast.ending:
                 log.info("refusing a publisher for %s: its session is ending", stream.stream_id)
-                return None
+                return Admission(None, Refusal.BUSY)
             if broadcast is not None and broadcast.connection is not None:
                 current = broadcast.connection
                 silent = current.silent_s()
                 if silent < self.config.takeover_silence_s:
                     log.info("refusing a second publisher for %s: the first sent media %.1f s ago",
                              stream.stream_id, silent)
-                    return None
+                    return Admission(None, Refusal.BUSY)
                 # A publisher whose network dropped without a FIN looks connected until its socket times out;
                 # the encoder reconnecting with the right key takes over at once, as within grace.
                 log.info("stream %s: publisher silent for %.1f s; a new publisher takes over", stream.stream_id, silent)
@@ -139,14 +164,14 @@ class SessionManager:
                                              stream.record)
                 if not await broadcast.begin():
                     log.info("refusing publisher for %s: another media task is ingesting it", stream.stream_id)
-                    return None
+                    return Admission(None, Refusal.BUSY)
                 self.streams[stream.stream_id] = broadcast
             else:
                 await broadcast.resume()
             connection = PublisherConnection(broadcast, key_hash, control, after=replaced)
             broadcast.connection = connection
         self.spawn(self._mark_key_used(key_hash))
-        return connection
+        return Admission(connection)
 
     async def _mark_key_used(self, key_hash: str) -> None:
         try:
@@ -424,6 +449,8 @@ class PublisherConnection:
             await asyncio.sleep(delay)
             delay = broadcast.config.health_interval_s
             figures = self.stats.snapshot()
+            if isinstance(self.control, TransportStatsSource) and (transport := self.control.transport_stats()):
+                figures.update(packet_loss_pct=round(transport.packet_loss_pct, 2), rtt_ms=round(transport.rtt_ms, 1))
             at = utc_iso()
             try:
                 await m.call(m.store.update_live_info, broadcast.stream_id, broadcast.session_id,

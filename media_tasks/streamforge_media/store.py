@@ -39,6 +39,8 @@ class StreamRecord:
     current_session_id: str | None
     reconnect_grace_s: int | None
     record: bool
+    # The SRT passphrase (10-79 characters, SRT's SRTO_PASSPHRASE) callers must encrypt with; None: none.
+    srt_passphrase: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ class DynamoStreamStore:
             return None
         grace = item.get("reconnect_grace_s")
         return StreamRecord(stream_id, str(item.get("status", OFFLINE)), item.get("current_session_id"),
-                            int(grace) if grace is not None else None, bool(item.get("record", True)))
+                            int(grace) if grace is not None else None, bool(item.get("record", True)),
+                            str(item["srt_passphrase"]) if item.get("srt_passphrase") else None)
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         self._update(self.keys_table, {"key_hash": key_hash}, "SET last_used_at = :at",

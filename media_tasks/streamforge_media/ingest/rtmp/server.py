@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -65,8 +66,11 @@ class RtmpServer:
         self._per_ip: Counter[str] = Counter()
         self._connections: set[RtmpConnection] = set()
 
-    async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._accept, host, port, limit=READ_SIZE)
+    async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None) -> None:
+        """Listen on `host:port`; with `tls`, every connection is TLS first (RTMPS)."""
+        timeout = self.limits.handshake_timeout_s if tls else None
+        self._server = await asyncio.start_server(self._accept, host, port, limit=READ_SIZE, ssl=tls,
+                                                  ssl_handshake_timeout=timeout)
 
     @property
     def port(self) -> int:

@@ -1,0 +1,265 @@
+"""WHIP ingest (RFC 9725): the frame conversion and offer checks alone, then the endpoint in-process with a
+real aiortc client (a pre-encoded H.264 + Opus file, nothing decoded), the real session manager (fake store,
+in-memory S3) and the real ffmpeg ladder. ICE runs on loopback (`gather_on`), so no interface is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from media_support import (
+    STREAM_ID,
+    STREAM_KEY,
+    FakeStore,
+    Harness,
+    MemoryObjectStore,
+    have,
+    make_config,
+    running_harness,
+    wait_for,
+)
+from streamforge_media.codecs import nal
+from streamforge_media.ingest.whip import passthrough
+from streamforge_media.ingest.whip.frames import EncodedFrame, H264Frames, OpusFrames
+from streamforge_media.ingest.whip.sdp import OfferError, advertise, check_offer
+from streamforge_media.ingest.whip.server import WhipEndpoint, WhipSettings
+from streamforge_media.media import Codec, MediaKind
+
+from tests.support.whip import WhipPublisher, encode_source
+
+pytestmark = [pytest.mark.unit]
+needs_ffmpeg = pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed (make test installs it)")
+
+SPS = bytes.fromhex("6742c01e8c8d40501e90f08846a0")  # 640x480 Constrained Baseline
+PPS = bytes.fromhex("68ce3c80")
+IDR = bytes.fromhex("6588840021ff")
+SLICE = bytes.fromhex("419a0011")
+
+
+def run(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """A sync test that runs the coroutine test in a fresh event loop (the media tests' convention)."""
+    @functools.wraps(test)
+    def sync(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+    return sync
+
+
+def annexb(*units: bytes) -> bytes:
+    return b"".join(b"\x00\x00\x00\x01" + u for u in units)
+
+
+# --- frames ------------------------------------------------------------------------------------------
+
+def test_h264_frames_wait_for_parameter_sets_then_carry_length_prefixed_pictures() -> None:
+    frames = H264Frames(started=100.0)
+    assert frames.unit(EncodedFrame(annexb(SLICE), 0, 100.2)) is None  # nothing decodes before SPS/PPS
+    key = frames.unit(EncodedFrame(annexb(b"\x09\xf0", SPS, PPS, IDR), 3000, 100.5))
+    assert key is not None and key.keyframe and key.track.codec is Codec.H264
+    assert (key.track.width, key.track.height) == (640, 480)
+    assert nal.split_length_prefixed(key.data) == [IDR]  # AUD, SPS and PPS live in the track
+    # The track's first frame lands at its arrival after the publish began; the rest follow the RTP clock.
+    assert key.dts_ms == key.pts_ms == 500 + 3000 // 90
+    delta = frames.unit(EncodedFrame(annexb(SLICE), 3000 + 9000, 100.9))
+    assert delta is not None and not delta.keyframe and delta.dts_ms == key.dts_ms + 100
+    assert delta.track is key.track
+
+
+def test_h264_frames_new_sps_is_a_new_track() -> None:
+    frames = H264Frames(started=0.0)
+    first = frames.unit(EncodedFrame(annexb(SPS, PPS, IDR), 0, 0.0))
+    other_sps = bytes.fromhex("6742c01f8c8d40280f00f08846a0")
+    second = frames.unit(EncodedFrame(annexb(other_sps, PPS, IDR), 90000, 1.0))
+    same = frames.unit(EncodedFrame(annexb(other_sps, PPS, IDR), 180000, 2.0))
+    assert first is not None and second is not None and same is not None
+    assert first.track != second.track and same.track is second.track
+
+
+def test_opus_frames_are_stereo_48k_and_skip_empty_packets() -> None:
+    frames = OpusFrames(started=10.0)
+    assert frames.unit(EncodedFrame(b"", 0, 10.0)) is None
+    unit = frames.unit(EncodedFrame(b"\xfc\x01", 960, 10.1))
+    assert unit is not None and unit.track.codec is Codec.OPUS
+    assert (unit.track.sample_rate, unit.track.channels) == (48000, 2)
+    assert unit.dts_ms == 100 + 20
+
+
+# --- offers ------------------------------------------------------------------------------------------
+
+async def _offer(vp8_first: bool = False, audio: bool = True) -> str:
+    client = WhipPublisher("http://x/whip/s", None)
+    from aiortc import RTCRtpSender
+
+    video = client.pc.addTransceiver("video", direction="sendonly")
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    if vp8_first:
+        video.setCodecPreferences([c for c in codecs if c.mimeType.lower() in ("video/vp8", "video/h264")])
+    if audio:
+        client.pc.addTransceiver("audio", direction="sendonly")
+    await client.pc.setLocalDescription(await client.pc.createOffer())
+    sdp = str(client.pc.localDescription.sdp)
+    await client.close()
+    return sdp
+
+
+@run
+async def test_check_offer_takes_h264_and_opus_and_names_the_kinds() -> None:
+    offer = check_offer(await _offer())
+    assert offer.kinds == {MediaKind.VIDEO, MediaKind.AUDIO}
+
+
+@run
+async def test_check_offer_refuses_malformed_and_unanswerable_offers() -> None:
+    with pytest.raises(OfferError) as malformed:
+        check_offer("hello")
+    assert malformed.value.status == 400
+    vp8_only = (await _offer(audio=False)).replace("H264", "H263")  # a video section without H.264
+    with pytest.raises(OfferError) as unanswerable:
+        check_offer(vp8_only)
+    assert unanswerable.value.status == 422
+    no_ice = "\r\n".join(line for line in (await _offer()).split("\r\n") if not line.startswith("a=ice-ufrag"))
+    with pytest.raises(OfferError) as missing:
+        check_offer(no_ice)
+    assert missing.value.status == 400 and "ICE" in str(missing.value)
+
+
+def test_advertise_rewrites_host_candidates_and_connection_lines_only() -> None:
+    answer = "\r\n".join(["v=0", "c=IN IP4 10.0.0.5", "a=candidate:1 1 udp 2130706431 10.0.0.5 50001 typ host",
+                          "a=candidate:2 1 udp 1694498815 203.0.113.9 50001 typ srflx raddr 10.0.0.5 rport 50001"])
+    out = advertise(answer, "198.51.100.7").split("\r\n")
+    assert out[1] == "c=IN IP4 198.51.100.7"
+    assert out[2] == "a=candidate:1 1 udp 2130706431 198.51.100.7 50001 typ host"
+    assert out[3].endswith("203.0.113.9 50001 typ srflx raddr 10.0.0.5 rport 50001")
+
+
+# --- the endpoint ------------------------------------------------------------------------------------
+
+@dataclass
+class WhipHarness:
+    task: Harness[MemoryObjectStore]
+    endpoint: WhipEndpoint
+    base: str
+    http: aiohttp.ClientSession
+
+    def url(self, stream_id: str = STREAM_ID) -> str:
+        return f"{self.base}/whip/{stream_id}"
+
+
+@contextlib.asynccontextmanager
+async def whip_harness(tmp_path: Path, store: FakeStore | None = None) -> AsyncIterator[WhipHarness]:
+    passthrough.gather_on(("127.0.0.1",))
+    config = make_config(tmp_path / "work")
+    async with running_harness(config, store=store) as task:
+        endpoint = WhipEndpoint(task.manager, WhipSettings(keyframe_request_s=1.0, connect_timeout_s=10.0))
+        app = web.Application()
+        endpoint.add_routes(app)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        async with aiohttp.ClientSession() as http:
+            try:
+                yield WhipHarness(task, endpoint, f"http://127.0.0.1:{port}", http)
+            finally:
+                await endpoint.close()
+                await runner.cleanup()
+
+
+def _open_fds() -> tuple[int, int]:
+    """(open file descriptors, UDP sockets among them) of this process."""
+    fds = os.listdir("/proc/self/fd")
+    inodes = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    udp = 0
+    for table in ("/proc/self/net/udp", "/proc/self/net/udp6"):
+        with open(table) as f:
+            udp += sum(1 for line in list(f)[1:] if line.split()[9] in inodes)
+    return len(fds), udp
+
+
+@run
+async def test_wrong_or_missing_key_is_401_before_any_socket(tmp_path: Path) -> None:
+    async with whip_harness(tmp_path) as h:
+        offer = await _offer()
+        await WhipPublisher(h.url(), "sk_" + "x" * 43).post(h.http, offer)  # warm the HTTP connection pool
+        before = _open_fds()
+        wrong = await WhipPublisher(h.url(), "sk_" + "x" * 43).post(h.http, offer)
+        missing = await WhipPublisher(h.url(), None).post(h.http, offer)
+        other_stream = await WhipPublisher(h.url("st_bbbbbbbbbbbbbbbb"), STREAM_KEY).post(h.http, offer)
+        after = _open_fds()
+        assert (wrong.status, missing.status, other_stream.status) == (401, 401, 401)
+        assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+        assert STREAM_KEY not in other_stream.body
+        assert after == before and after[1] == 0, "a refused publish opened a file descriptor or a UDP socket"
+        assert h.task.store.sessions == {} and h.task.events.events == []
+
+
+@run
+async def test_bad_requests_get_precise_statuses(tmp_path: Path) -> None:
+    async with whip_harness(tmp_path) as h:
+        offer = await _offer()
+        publisher = WhipPublisher(h.url(), STREAM_KEY)
+        assert (await publisher.post(h.http, offer, content_type="application/json")).status == 415
+        assert (await publisher.post(h.http, "v=0\r\n" + "a=x\r\n" * 20000)).status == 413
+        assert (await publisher.post(h.http, "not sdp")).status == 400
+        assert (await publisher.post(h.http, offer.replace("H264", "H263"))).status == 422
+        async with h.http.options(h.url(), headers={"Origin": "http://dashboard.test",
+                                                    "Access-Control-Request-Method": "POST"}) as preflight:
+            assert preflight.status == 204
+            assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+            assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+        assert h.task.store.sessions == {}, "a bad request started a session"
+
+
+@needs_ffmpeg
+@run
+async def test_publish_becomes_the_ladder_and_delete_stops_the_transcoder(tmp_path: Path) -> None:
+    source = encode_source(tmp_path / "src.ts", 8)
+    async with whip_harness(tmp_path) as h:
+        publisher = WhipPublisher(h.url(), STREAM_KEY, source, vp8_first=True)
+        answer = await publisher.post(h.http)
+        assert answer.status == 201, answer.body
+        assert answer.headers["Content-Type"].startswith("application/sdp") and answer.headers["ETag"]
+        assert answer.headers["Location"].startswith(f"/whip/{STREAM_ID}/")
+        video = answer.body.split("m=video")[1].split("m=")[0]
+        assert "H264/90000" in video and "VP8" not in video, "a VP8-first offer must be answered with H.264"
+        assert "Access-Control-Expose-Headers" in answer.headers
+        await publisher.wait_connected()
+        second = await WhipPublisher(h.url(), STREAM_KEY, source).post(h.http)
+        assert second.status == 409
+        # PATCH (trickle ICE) is not implemented: 405, as RFC 9725 §4.3 allows.
+        assert publisher.resource is not None
+        async with h.http.patch(publisher.resource, data=b"", headers={
+                "Content-Type": "application/trickle-ice-sdpfrag"}) as patch:
+            assert patch.status == 405
+        playlist = f"live/{STREAM_ID}/240p/index.m3u8"
+        await wait_for(lambda: playlist in h.task.objects.objects and "#EXTINF" in h.task.objects.text(playlist),
+                       30)
+        connection = h.task.manager.streams[STREAM_ID].connection
+        assert connection is not None and connection.transcoder is not None
+        pid = connection.transcoder.pid  # type: ignore[attr-defined]
+        assert pid is not None and os.path.exists(f"/proc/{pid}")
+        assert await publisher.delete(h.http, key="sk_" + "y" * 43) == 401  # a Bearer sent must be the key
+        assert await publisher.delete(h.http) == 200
+        assert not os.path.exists(f"/proc/{pid}"), "DELETE answered before the transcoder's ffmpeg was gone"
+        assert await publisher.delete(h.http) == 404
+        await publisher.close()
+        master = h.task.objects.text(f"live/{STREAM_ID}/master.m3u8")
+        assert "240p" in master and "160p" in master
+        # DELETE is a publisher leaving: grace applies (the session is reconnecting, not ended).
+        await wait_for(lambda: h.task.store.streams[STREAM_ID]["status"] == "reconnecting", 5)
+        assert "Stream Offline" not in h.task.events.types()
