@@ -57,7 +57,8 @@ class FakeStore:
             if item is None or "deleted_at" in item:
                 return None
             return StreamRecord(stream_id, item["status"], item.get("current_session_id"),
-                                item.get("reconnect_grace_s"), bool(item.get("record", True)))
+                                item.get("reconnect_grace_s"), bool(item.get("record", True)),
+                                item.get("srt_passphrase"))
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         with self.lock:

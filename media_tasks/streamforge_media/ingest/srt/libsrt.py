@@ -32,6 +32,7 @@ REJECT_BAD_MODE = 1405
 REJECT_CONFLICT = 1409
 REJECT_UNAVAILABLE = 1503
 SRT_ERROR = -1
+_LOG_CRIT = 2  # syslog's LOG_CRIT (libsrt's levels): its warnings and errors are ours to log
 SRT_INVALID_SOCK = -1
 _AF_INET = socket.AF_INET
 # SRT_TRACEBSTATS (struct CBytePerfMon) offsets in libsrt 1.5.x, from srt.h (sizeof 496 bytes on x86-64):
@@ -98,11 +99,13 @@ class LibSrt:
             ("srt_close", c_int, [c_int]),
             ("srt_bstats", c_int, [c_int, c_void_p, c_int]),
             ("srt_getlasterror_str", c_char_p, []),
+            ("srt_setloglevel", None, [c_int]),
         ):
             function = getattr(lib, name)
             function.restype, function.argtypes = restype, argtypes
         if lib.srt_startup() < 0:
             raise SrtError(self.last_error())
+        lib.srt_setloglevel(_LOG_CRIT)  # libsrt's own lines (one per rejection, per close) would flood stderr
 
     @classmethod
     def load(cls) -> LibSrt:

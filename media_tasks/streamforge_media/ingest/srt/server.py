@@ -38,6 +38,7 @@ from streamforge_media.ports import MediaSink, PublishHandler, Refusal, Transpor
 log = logging.getLogger(__name__)
 
 _LIVE_MESSAGE = 1500  # > SRT live mode's 1316-byte payload
+_STATS_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ class SrtConnection:
         self._closed = threading.Event()
         self._stats: TransportStats | None = None
         self._stats_lock = threading.Lock()
+        self._window_reset = False
         self._thread: threading.Thread | None = None
 
     def start(self, sink: MediaSink) -> None:
@@ -209,26 +211,28 @@ class SrtConnection:
         await self.ended.wait()
 
     def transport_stats(self) -> TransportStats | None:
-        """`TransportStatsSource`: loss and RTT, as the reader thread last read them from libsrt."""
+        """`TransportStatsSource`: the worst loss of the one-second intervals since the previous call, and
+        the newest RTT, as the reader thread read them from libsrt."""
         with self._stats_lock:
-            stats, self._stats = self._stats, None
+            stats = self._stats
+            self._window_reset = True
         return stats
 
     # --- the reader thread ---------------------------------------------------------------------------
     def _run(self) -> None:
         buffer = ctypes.create_string_buffer(_LIVE_MESSAGE)
-        messages = 0
+        stats_due = time.monotonic()
 
         def read(_size: int) -> bytes:
-            nonlocal messages
+            nonlocal stats_due
             if self._closed.is_set():
                 return b""
             size = self.lib.recv(self.sock, buffer)
             if size <= 0:
                 return b""
-            if messages % 200 == 0:  # a few times a second at a few Mb/s: cheap, and off the loop's thread
+            if (now := time.monotonic()) >= stats_due:  # once a second, off the loop's thread
+                stats_due = now + _STATS_INTERVAL_S
                 self._read_stats()
-            messages += 1
             return buffer.raw[:size]
 
         try:
@@ -249,9 +253,10 @@ class SrtConnection:
         except libsrt.SrtError:
             return
         with self._stats_lock:
-            previous = self._stats
-            received = link.received + link.lost
-            loss = 100.0 * link.lost / received if received else 0.0
+            previous = None if self._window_reset else self._stats
+            self._window_reset = False
+            expected = link.received + link.lost
+            loss = 100.0 * link.lost / expected if expected else 0.0
             if previous is not None:  # keep the worst loss of the reporting window
                 loss = max(loss, previous.packet_loss_pct)
             self._stats = TransportStats(loss, link.rtt_ms)
