@@ -103,6 +103,14 @@ OPERATIONS_DASHBOARD: Final = "OperationsDashboard"
 RTMP_PORT: Final = 1935
 RTMPS_PORT: Final = 443
 RTMP_APP: Final = "live"
+# The media task's HTTP port (WHIP signalling), its TLS listener on the NLB, and SRT (UDP).
+MEDIA_HTTP_PORT: Final = 8889
+WHIP_TLS_PORT: Final = 8443
+SRT_PORT: Final = 9000
+# WebRTC media: aioice's ephemeral UDP ports, pinned with net.ipv4.ip_local_port_range (inclusive).
+WHIP_UDP_PORTS: Final = (50000, 50999)
+# How a task learns its public IP for ICE (server-reflexive candidate); context `whipIceServers` overrides.
+WHIP_ICE_SERVERS: Final = "stun:stun.l.google.com:19302"
 MEDIA_CONTAINER: Final = "media"
 MEDIA_TASK_ROLE: Final = "MediaTaskRole"
 

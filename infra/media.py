@@ -1,4 +1,11 @@
-"""Stream ingestion and processing: the RTMP media task on ECS Fargate behind a Network Load Balancer."""
+"""Stream ingestion and processing: the media task on ECS Fargate behind a Network Load Balancer.
+
+Ingest paths (docs/scaling.md, "WHIP and SRT"): RTMP on TCP 1935 (RTMPS on 443 with a certificate); SRT on
+UDP 9000 (an NLB UDP listener, health-checked over TCP); WHIP signalling over HTTPS (an NLB TLS listener
+on 8443 with the certificate, plain HTTP on 8889 without one) to the task's HTTP port, and WebRTC media
+straight to the task's public IP on a pinned UDP range (aioice's ephemeral ports, narrowed by the task's
+`net.ipv4.ip_local_port_range`), since an NLB cannot forward to the random ports ICE picks.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +66,7 @@ class MediaService(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.whip_tls = bool(rtmps_certificate_arn)
 
         flow_log_group = logs.LogGroup(self, "VpcFlowLogs", retention=log_retention)
         self.vpc = ec2.Vpc(
@@ -112,11 +120,24 @@ class MediaService(Construct):
         self.task_definition.add_container(
             c.MEDIA_CONTAINER,
             image=ecs.ContainerImage.from_asset(repo_path("."), file=c.MEDIA_DOCKERFILE, exclude=MEDIA_IMAGE_EXCLUDE),
-            environment=dict(environment),
+            environment={
+                **environment,
+                "MEDIA_HTTP_PORT": str(c.MEDIA_HTTP_PORT),
+                "SRT_PORT": str(c.SRT_PORT),
+                # The task's public IP reaches the answer as a server-reflexive candidate (1:1 NAT keeps ports).
+                "STREAMFORGE_WHIP_ICE_SERVERS": str(self.node.try_get_context("whipIceServers") or c.WHIP_ICE_SERVERS),
+            },
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix="media", log_group=logs.LogGroup(self, "TaskLogs", retention=log_retention)
             ),
-            port_mappings=[ecs.PortMapping(container_port=c.RTMP_PORT, protocol=ecs.Protocol.TCP)],
+            port_mappings=[
+                ecs.PortMapping(container_port=c.RTMP_PORT, protocol=ecs.Protocol.TCP),
+                ecs.PortMapping(container_port=c.MEDIA_HTTP_PORT, protocol=ecs.Protocol.TCP),
+                ecs.PortMapping(container_port=c.SRT_PORT, protocol=ecs.Protocol.UDP),
+            ],
+            # WebRTC media arrives on aioice's ephemeral UDP ports: pinned here so the security group can name them.
+            system_controls=[ecs.SystemControl(namespace="net.ipv4.ip_local_port_range",
+                                               value=f"{c.WHIP_UDP_PORTS[0]} {c.WHIP_UDP_PORTS[1]}")],
             health_check=ecs.HealthCheck(
                 command=["CMD", "python", "-c",
                          f"import socket; socket.create_connection(('127.0.0.1', {c.RTMP_PORT}), 2).close()"],
@@ -150,7 +171,9 @@ class MediaService(Construct):
             desired_count=min_tasks,
             min_healthy_percent=100,
             max_healthy_percent=200,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            # Public subnets and a public IP per task: WebRTC media goes to the task itself (see the module doc).
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            assign_public_ip=True,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
             health_check_grace_period=Duration.seconds(60),
         )
@@ -208,6 +231,7 @@ class MediaService(Construct):
         nlb_security_group.add_egress_rule(
             self.service.connections.security_groups[0], ec2.Port.tcp(c.RTMP_PORT), "RTMP to the media tasks"
         )
+        self._whip_and_srt(nlb_security_group, rtmps_certificate_arn)
 
         scaling = self.service.auto_scale_task_count(min_capacity=min_tasks, max_capacity=max_tasks)
         scaling.scale_on_cpu_utilization(
@@ -218,6 +242,67 @@ class MediaService(Construct):
             scale_out_cooldown=Duration.seconds(60),
             scale_in_cooldown=Duration.minutes(15),
         )
+
+    def _whip_and_srt(self, nlb_security_group: ec2.SecurityGroup, certificate_arn: str | None) -> None:
+        task_group = self.service.connections.security_groups[0]
+        whip_targets = elbv2.NetworkTargetGroup(
+            self, "WhipTargets", vpc=self.vpc, port=c.MEDIA_HTTP_PORT, protocol=elbv2.Protocol.TCP,
+            target_type=elbv2.TargetType.IP,
+            targets=[self.service.load_balancer_target(container_name=c.MEDIA_CONTAINER,
+                                                       container_port=c.MEDIA_HTTP_PORT)],
+            health_check=elbv2.HealthCheck(protocol=elbv2.Protocol.TCP, interval=Duration.seconds(10)),
+            deregistration_delay=Duration.seconds(120),
+        )
+        # A WHIP resource lives in the task that answered the POST: its DELETE must come back to it.
+        whip_targets.set_attribute("stickiness.enabled", "true")
+        whip_targets.set_attribute("stickiness.type", "source_ip")
+        if certificate_arn:
+            self._listen(nlb_security_group, port=c.WHIP_TLS_PORT, protocol=elbv2.Protocol.TLS,
+                         target_group=whip_targets,
+                         certificate=acm.Certificate.from_certificate_arn(self, "WhipCertificate", certificate_arn))
+        else:
+            self._listen(nlb_security_group, port=c.MEDIA_HTTP_PORT, protocol=elbv2.Protocol.TCP,
+                         target_group=whip_targets)
+        self.service.connections.allow_from(nlb_security_group, ec2.Port.tcp(c.MEDIA_HTTP_PORT), "WHIP from the NLB")
+        nlb_security_group.add_egress_rule(task_group, ec2.Port.tcp(c.MEDIA_HTTP_PORT), "WHIP to the media tasks")
+
+        srt_targets = elbv2.NetworkTargetGroup(
+            self, "SrtTargets", vpc=self.vpc, port=c.SRT_PORT, protocol=elbv2.Protocol.UDP,
+            target_type=elbv2.TargetType.IP,
+            targets=[self.service.load_balancer_target(container_name=c.MEDIA_CONTAINER, container_port=c.SRT_PORT,
+                                                       protocol=ecs.Protocol.UDP)],
+            # An NLB cannot health-check over UDP: the task's WHIP/HTTP port answers for it.
+            health_check=elbv2.HealthCheck(protocol=elbv2.Protocol.TCP, port=str(c.MEDIA_HTTP_PORT),
+                                           interval=Duration.seconds(10)),
+            deregistration_delay=Duration.seconds(120),
+        )
+        srt_targets.set_attribute("stickiness.enabled", "true")
+        srt_targets.set_attribute("stickiness.type", "source_ip")
+        self.load_balancer.add_listener("Listener9000Udp", port=c.SRT_PORT, protocol=elbv2.Protocol.UDP,
+                                        default_target_groups=[srt_targets])
+        nlb_security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.udp(c.SRT_PORT), "SRT ingest")
+        nlb_security_group.add_egress_rule(task_group, ec2.Port.udp(c.SRT_PORT), "SRT to the media tasks")
+        # UDP through an NLB keeps the caller's address (client IP preservation cannot be turned off for UDP),
+        # so the task sees SRT from the callers themselves, not from the NLB.
+        task_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.udp(c.SRT_PORT), "SRT callers (through the NLB)")
+        task_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.udp_range(*c.WHIP_UDP_PORTS),
+                                    "WebRTC media (WHIP) on the pinned ephemeral range")
+        suppress(
+            task_group,
+            "AwsSolutions-EC23",
+            "WebRTC media must reach the task directly on the pinned UDP range and SRT keeps the caller's address "
+            "through the NLB; both are only accepted after the stream key was checked (WHIP POST, SRT handshake).",
+        )
+
+    @property
+    def whip_ingest_url(self) -> str:
+        if self.whip_tls:
+            return f"https://{self.load_balancer.load_balancer_dns_name}:{c.WHIP_TLS_PORT}/whip"
+        return f"http://{self.load_balancer.load_balancer_dns_name}:{c.MEDIA_HTTP_PORT}/whip"
+
+    @property
+    def srt_ingest_url(self) -> str:
+        return f"srt://{self.load_balancer.load_balancer_dns_name}:{c.SRT_PORT}"
 
     @property
     def rtmp_ingest_url(self) -> str:

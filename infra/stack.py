@@ -88,6 +88,8 @@ class StreamForgeStack(Stack):
                 "AUTO_CONFIRM_SIGNUP": "true" if settings.auto_confirm_signup else "false",
                 "CDN_BASE_URL": distribution.base_url,
                 "RTMP_INGEST_URL": media.rtmp_ingest_url,
+                "WHIP_INGEST_URL": media.whip_ingest_url,
+                "SRT_INGEST_URL": media.srt_ingest_url,
                 "WEBSOCKET_MANAGEMENT_URL": realtime.management_url,
                 **observability,
             },

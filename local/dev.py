@@ -30,7 +30,7 @@ async def run() -> int:
         await platform.wait_healthy(READY_TIMEOUT_S)
         urls = config.urls
         print("\nStreamForge is up:", flush=True)
-        for name in ("api", "docs", "websocket", "rtmp", "cdn", "dashboard", "emulator"):
+        for name in ("api", "docs", "websocket", "rtmp", "rtmps", "whip", "srt", "cdn", "dashboard", "emulator"):
             print(f"  {name:<10} {urls[name]}", flush=True)
         print("Publish with: ffmpeg -re -i input.mp4 -c:v libx264 -c:a aac -f flv "
               f"{urls['rtmp']}/<stream_key>\nCtrl-C stops everything.\n", flush=True)

@@ -24,6 +24,7 @@ from local.functions import FunctionRuntime, forward_lines, function_specs, work
 from local.http_gateway import HttpGateway, load_http_api
 from local.provision import Provisioner
 from local.template import Template
+from local.tls import self_signed_certificate
 from local.ws_gateway import WebSocketGateway, load_websocket_api
 
 log = logging.getLogger("streamforge.local")
@@ -47,6 +48,23 @@ def port_answers(port: int, host: str = LOOPBACK) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def udp_port_taken(port: int) -> bool:
+    """Whether something is bound to UDP `port` (SRT listens on UDP, so nothing answers a TCP connect)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+        return False
+
+
 @dataclass
 class Ports:
     api: int = 8080
@@ -55,6 +73,9 @@ class Ports:
     websocket: int = 8085
     web: int = 3000
     emulator: int = 4566
+    whip: int = 8889  # the media task's HTTP port: WHIP ingest
+    srt: int = 9000  # UDP
+    rtmps: int = 1936  # RTMPS with a self-signed certificate
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -64,7 +85,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+        return cls(**{name: free_udp_port() if name == "srt" else free_port() for name in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -85,6 +106,9 @@ class PlatformConfig:
             "docs": f"http://{host}:{ports.api}/docs",
             "websocket": f"ws://{host}:{ports.websocket}",
             "rtmp": f"rtmp://{host}:{ports.rtmp}/live",
+            "rtmps": f"rtmps://{host}:{ports.rtmps}/live",
+            "whip": f"http://{host}:{ports.whip}/whip",
+            "srt": f"srt://{host}:{ports.srt}",
             "cdn": f"http://{host}:{ports.cdn}",
             "dashboard": f"http://{host}:{ports.web}",
             "emulator": self.endpoint_url or f"http://{LOOPBACK}:{ports.emulator}",
@@ -115,7 +139,8 @@ class LocalPlatform:
     # Values that in AWS come from CloudFront, the NLB and the WebSocket stage.
     def local_overrides(self) -> dict[str, str]:
         urls = self.config.urls
-        return {"CDN_BASE_URL": urls["cdn"], "RTMP_INGEST_URL": urls["rtmp"],
+        return {"CDN_BASE_URL": urls["cdn"], "RTMP_INGEST_URL": urls["rtmp"], "WHIP_INGEST_URL": urls["whip"],
+                "SRT_INGEST_URL": urls["srt"],
                 "WEBSOCKET_MANAGEMENT_URL": f"http://{LOOPBACK}:{self.config.ports.websocket}",
                 "AUTO_CONFIRM_SIGNUP": os.environ.get("STREAMFORGE_AUTO_CONFIRM_SIGNUP", "true")}
 
@@ -124,9 +149,14 @@ class LocalPlatform:
         wanted = {name: getattr(ports, name) for name in ports.__dataclass_fields__}
         if self.config.endpoint_url is not None:
             wanted.pop("emulator")
+        media = ("rtmp", "rtmps", "whip", "srt")
         if not self.config.with_media:
-            wanted.pop("rtmp")
-        return [f"{name} :{port}" for name, port in wanted.items() if port_answers(port)]
+            for name in media:
+                wanted.pop(name)
+        taken = [f"{name} :{port}" for name, port in wanted.items() if name != "srt" and port_answers(port)]
+        if self.config.with_media and udp_port_taken(ports.srt):
+            taken.append(f"srt :{ports.srt}/udp")
+        return taken
 
     async def start(self) -> None:
         busy = self.ports_in_use()
@@ -214,7 +244,11 @@ class LocalPlatform:
         env.update(self.config.media_env)
         base = worker_base_env(self.endpoint_url)
         pythonpath = os.pathsep.join(str(REPO_ROOT / p) for p in ("media_tasks", "layers/shared/python"))
-        return {**base, **env, "RTMP_PORT": str(self.config.ports.rtmp), "PYTHONPATH": pythonpath}
+        ports = self.config.ports
+        cert, key = self_signed_certificate(REPO_ROOT / "build" / "rtmps", self.config.public_host)
+        return {**base, **env, "RTMP_PORT": str(ports.rtmp), "MEDIA_HTTP_PORT": str(ports.whip),
+                "SRT_PORT": str(ports.srt), "RTMPS_PORT": str(ports.rtmps), "RTMPS_CERT_FILE": str(cert),
+                "RTMPS_KEY_FILE": str(key), "PYTHONPATH": pythonpath}
 
     async def _start_media(self, overrides: dict[str, str]) -> None:
         self._media = await asyncio.create_subprocess_exec(
@@ -235,7 +269,8 @@ class LocalPlatform:
         }
         if self.config.with_media:
             alive = self._media is not None and self._media.returncode is None
-            components["media_ingest"] = "ok" if alive and port_answers(ports.rtmp) else "down"
+            answering = all(port_answers(p) for p in (ports.rtmp, ports.rtmps, ports.whip))
+            components["media_ingest"] = "ok" if alive and answering else "down"
         states = [v for v in components.values() if isinstance(v, str)] + list(components["functions"].values())
         healthy = all(state == "ok" for state in states)
         return web.json_response({"status": "ok" if healthy else "degraded", "components": components},

@@ -27,10 +27,12 @@ def test_fargate_task_sized_from_context_with_contract_environment(synth: Synth)
     (container,) = props["ContainerDefinitions"]
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert {"STREAMS_TABLE", "STREAM_KEYS_TABLE", "SESSIONS_TABLE", "MEDIA_BUCKET", "EVENT_BUS_NAME",
-            "CDN_BASE_URL", "STREAMFORGE_RECONNECT_GRACE_S", "RTMP_PORT"} <= set(env)
+            "CDN_BASE_URL", "STREAMFORGE_RECONNECT_GRACE_S", "RTMP_PORT", "MEDIA_HTTP_PORT", "SRT_PORT"} <= set(env)
     assert env["STREAMFORGE_RECONNECT_GRACE_S"] == str(CONTEXT["reconnectGraceSeconds"])
     assert json.loads(env["STREAMFORGE_LADDER"])[0]["height"] == CONTEXT["ladder"][0]["height"]
-    assert container["PortMappings"] == [{"ContainerPort": 1935, "Protocol": "tcp"}]
+    assert container["PortMappings"] == [{"ContainerPort": 1935, "Protocol": "tcp"},
+                                         {"ContainerPort": 8889, "Protocol": "tcp"},
+                                         {"ContainerPort": 9000, "Protocol": "udp"}]
     assert "HealthCheck" in container and container["LogConfiguration"]["LogDriver"] == "awslogs"
     (cluster,) = synth.of_type("AWS::ECS::Cluster").values()
     assert {"Name": "containerInsights", "Value": "enabled"} in cluster["Properties"]["ClusterSettings"]
@@ -43,9 +45,11 @@ def test_service_behind_nlb_on_1935_with_cpu_autoscaling(synth: Synth) -> None:
     (nlb,) = synth.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer").values()
     assert nlb["Properties"]["Type"] == "network" and nlb["Properties"]["Scheme"] == "internet-facing"
     listeners = [listener["Properties"] for listener in synth.of_type("AWS::ElasticLoadBalancingV2::Listener").values()]
-    assert [(listener["Port"], listener["Protocol"]) for listener in listeners] == [(1935, "TCP")]
-    (target_group,) = synth.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").values()
-    assert target_group["Properties"]["Port"] == 1935 and target_group["Properties"]["TargetType"] == "ip"
+    assert sorted((listener["Port"], listener["Protocol"]) for listener in listeners) == [
+        (1935, "TCP"), (8889, "TCP"), (9000, "UDP")]
+    groups = {g["Properties"]["Port"]: g["Properties"] for g in synth.of_type(
+        "AWS::ElasticLoadBalancingV2::TargetGroup").values()}
+    assert groups[1935]["TargetType"] == "ip" and groups[1935]["Protocol"] == "TCP"
     (scaling,) = synth.of_type("AWS::ApplicationAutoScaling::ScalingPolicy").values()
     tracking = scaling["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
@@ -91,8 +95,40 @@ def test_rtmps_listener_only_with_a_certificate(tmp_path: Path) -> None:
         listener["Properties"]["Port"]: listener["Properties"]
         for listener in synth.of_type("AWS::ElasticLoadBalancingV2::Listener").values()
     }
-    assert set(listeners) == {1935, 443}
-    assert listeners[443]["Protocol"] == "TLS"
+    assert set(listeners) == {1935, 443, 8443, 9000}  # WHIP over TLS on 8443 replaces plain HTTP on 8889
+    assert listeners[443]["Protocol"] == "TLS" and listeners[8443]["Protocol"] == "TLS"
+    assert listeners[8443]["Certificates"] == [{"CertificateArn": certificate}]
     assert listeners[443]["Certificates"] == [{"CertificateArn": certificate}]
     assert listeners[443]["DefaultActions"] == listeners[1935]["DefaultActions"]
     assert "RtmpsIngestUrl" in synth.template.to_json()["Outputs"]
+
+
+def test_srt_udp_listener_with_tcp_health_check_and_whip_media_range(synth: Synth) -> None:
+    """SRT through the NLB's UDP listener (health-checked over TCP); WHIP signalling through the NLB to the
+    task's HTTP port; WebRTC media to the task's public IP on the pinned UDP range, and nothing wider."""
+    listeners = {listener["Properties"]["Port"]: listener["Properties"]
+                 for listener in synth.of_type("AWS::ElasticLoadBalancingV2::Listener").values()}
+    groups = {g["Properties"]["Port"]: g["Properties"]
+              for g in synth.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").values()}
+    assert listeners[9000]["Protocol"] == "UDP"
+    assert groups[9000]["Protocol"] == "UDP"
+    assert groups[9000]["HealthCheckProtocol"] == "TCP" and groups[9000]["HealthCheckPort"] == "8889"
+    assert groups[8889]["Protocol"] == "TCP"
+    sticky = {a["Key"]: a["Value"] for a in groups[8889]["TargetGroupAttributes"]}
+    assert sticky["stickiness.type"] == "source_ip"  # a WHIP DELETE returns to the task holding the resource
+    (task_definition,) = synth.of_type("AWS::ECS::TaskDefinition").values()
+    (container,) = task_definition["Properties"]["ContainerDefinitions"]
+    assert container["SystemControls"] == [{"Namespace": "net.ipv4.ip_local_port_range", "Value": "50000 50999"}]
+    (service,) = synth.of_type("AWS::ECS::Service").values()
+    network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "ENABLED"
+    open_to_all = [(r.get("IpProtocol"), r.get("FromPort"), r.get("ToPort"))
+                   for g in synth.of_type("AWS::EC2::SecurityGroup").values()
+                   if "media tasks" not in g["Properties"].get("GroupDescription", "").lower()
+                   for r in g["Properties"].get("SecurityGroupIngress", []) if r.get("CidrIp") == "0.0.0.0/0"]
+    open_to_all += [(r["Properties"].get("IpProtocol"), r["Properties"].get("FromPort"), r["Properties"].get("ToPort"))
+                    for r in synth.of_type("AWS::EC2::SecurityGroupIngress").values()
+                    if r["Properties"].get("CidrIp") == "0.0.0.0/0"]
+    assert ("udp", 50000, 50999) in open_to_all and ("udp", 9000, 9000) in open_to_all
+    assert {(proto, low, high) for proto, low, high in open_to_all} <= {
+        ("tcp", 1935, 1935), ("tcp", 8889, 8889), ("udp", 9000, 9000), ("udp", 50000, 50999)}
