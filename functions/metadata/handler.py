@@ -36,6 +36,8 @@ class MetadataConfig(EnvConfig):
     event_bus_name: str
     cdn_base_url: str
     rtmp_ingest_url: str
+    whip_ingest_url: str = ""
+    srt_ingest_url: str = ""
 
 
 @cache
@@ -54,7 +56,9 @@ def service() -> StreamService:
     publisher = EventBridgePublisher(source=SOURCE_API, bus_name=cfg.event_bus_name,
                                      streams_table=cfg.streams_table, events_client=client("events"),
                                      dynamodb_client=ddb)
-    return StreamService(repo, publisher, Urls(cdn_base_url=cfg.cdn_base_url, rtmp_ingest_url=cfg.rtmp_ingest_url))
+    return StreamService(repo, publisher, Urls(cdn_base_url=cfg.cdn_base_url, rtmp_ingest_url=cfg.rtmp_ingest_url,
+                                               whip_ingest_url=cfg.whip_ingest_url,
+                                               srt_ingest_url=cfg.srt_ingest_url))
 
 
 @cache

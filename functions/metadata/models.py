@@ -16,14 +16,22 @@ KeyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 Status = Literal["offline", "live", "reconnecting"]
 
 
+# SRT's passphrase (SRTO_PASSPHRASE): 10 to 79 characters; AES encryption of the caller's stream.
+SrtPassphrase = Annotated[str, Field(min_length=10, max_length=79, description=(
+    "SRT callers must encrypt with this passphrase (AES, SRT's `passphrase` option); never returned. "
+    "An empty string in PATCH removes it."))]
+
+
 class CreateStreamRequest(StrictModel):
     title: Title
     description: Description = ""
     tags: Tags = Field(default_factory=list)
     record: bool = True
+    srt_passphrase: SrtPassphrase | SkipJsonSchema[None] = None
 
 
 class UpdateStreamRequest(PartialUpdate):
+    srt_passphrase: SrtPassphrase | Literal[""] | SkipJsonSchema[None] = None
     title: Title | SkipJsonSchema[None] = None
     description: Description | SkipJsonSchema[None] = None
     tags: Tags | SkipJsonSchema[None] = None
@@ -31,8 +39,14 @@ class UpdateStreamRequest(PartialUpdate):
     reconnect_grace_s: Annotated[int, Field(ge=0, le=1800)] | SkipJsonSchema[None] = None
 
 
-class Ingest(BaseModel):
-    rtmp_url: str
+class IngestUrls(BaseModel):
+    rtmp_url: str = Field(description="Publish to `{rtmp_url}/{stream_key}`")
+    whip_url: str = Field(description="WHIP (RFC 9725): POST an SDP offer with `Authorization: Bearer <stream_key>`")
+    srt_url: str = Field(description="SRT caller URL; the key goes in `streamid=#!::r=live/<stream_key>,m=publish`")
+    srt_encrypted: bool = Field(description="Whether SRT callers must use the stream's passphrase")
+
+
+class Ingest(IngestUrls):
     stream_key: str = Field(description="Shown only in this response")
     key_id: str
 
@@ -58,6 +72,8 @@ class IngestHealth(BaseModel):
     width: int | None = None
     height: int | None = None
     keyframe_interval_s: float | None = None
+    packet_loss_pct: float | None = Field(default=None, description="SRT and WebRTC: packets lost, % of those expected")
+    rtt_ms: float | None = Field(default=None, description="SRT and WebRTC: round-trip time to the publisher, ms")
     at: str | None = None
 
 
@@ -83,6 +99,7 @@ class StreamDetail(StreamSummary):
     reconnect_grace_s: int | None
     renditions: list[Rendition]
     ingest_health: IngestHealth | None
+    ingest: IngestUrls
 
 
 class StreamList(BaseModel):

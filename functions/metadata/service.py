@@ -31,6 +31,13 @@ def new_stream_id() -> str:
 class Urls:
     cdn_base_url: str
     rtmp_ingest_url: str
+    whip_ingest_url: str = ""  # `.../whip`; the stream id is appended (RFC 9725 endpoint per stream)
+    srt_ingest_url: str = ""  # `srt://HOST:9000`; the key travels in the caller's streamid, never in a URL
+
+    def ingest(self, stream_id: str) -> dict[str, str]:
+        """The stream's ingest URLs (ARCHITECTURE §6b); none of them carries a key."""
+        return {"rtmp_url": self.rtmp_ingest_url, "whip_url": f"{self.whip_ingest_url.rstrip('/')}/{stream_id}",
+                "srt_url": self.srt_ingest_url}
 
 
 class StreamService:
@@ -42,7 +49,7 @@ class StreamService:
     # -- streams ---------------------------------------------------------------------------------
 
     def create(self, *, owner_id: str, owner_username: str, title: str, description: str, tags: list[str],
-               record: bool) -> dict[str, Any]:
+               record: bool, srt_passphrase: str | None = None) -> dict[str, Any]:
         now = utc_now_iso()
         stream_id = new_stream_id()
         stream_key = keys.generate_stream_key()
@@ -51,12 +58,13 @@ class StreamService:
             "stream_id": stream_id, "owner_id": owner_id, "owner_username": owner_username, "title": title,
             "description": description, "tags": tags, "record": record, "status": "offline",
             "created_at": now, "updated_at": now, "event_seq": 0, "renditions": [],
+            **({"srt_passphrase": srt_passphrase} if srt_passphrase else {}),
         }, key_item)
         logger.info("stream created", stream_id=stream_id, key_id=key_item["key_id"])
         return {
             "id": stream_id, "title": title, "status": "offline",
-            "ingest": {"rtmp_url": self._urls.rtmp_ingest_url, "stream_key": stream_key,
-                       "key_id": key_item["key_id"]},
+            "ingest": {**self._urls.ingest(stream_id), "stream_key": stream_key, "key_id": key_item["key_id"],
+                       "srt_encrypted": bool(srt_passphrase)},
             "playback_url": playback_url(self._urls.cdn_base_url, stream_id),
         }
 
@@ -167,6 +175,8 @@ class StreamService:
             "reconnect_grace_s": stream.get("reconnect_grace_s"),
             "renditions": stream.get("renditions", []),
             "ingest_health": stream.get("ingest_health"),
+            # The passphrase itself is never returned: only whether SRT callers need one.
+            "ingest": {**self._urls.ingest(stream["stream_id"]), "srt_encrypted": bool(stream.get("srt_passphrase"))},
         }
 
     def _owned(self, stream_id: str, caller_id: str) -> dict[str, Any]:
