@@ -26,7 +26,8 @@ from analytics.aggregate import MAX_AGE_S, NO_SESSION, Heartbeat, aggregate_stre
 from analytics.store import AnalyticsStore, DynamoAnalyticsStore
 
 _STREAM_ID = re.compile(r"^st_[a-z2-7]{16}$")
-_INGEST_FIELDS = ("bitrate_kbps", "fps", "width", "height", "keyframe_interval_s")
+# packet_loss_pct and rtt_ms come from SRT and WebRTC publishers only (their transports measure them).
+_INGEST_FIELDS = ("bitrate_kbps", "fps", "width", "height", "keyframe_interval_s", "packet_loss_pct", "rtt_ms")
 
 
 class InvalidRecord(ValueError):

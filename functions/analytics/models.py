@@ -26,6 +26,8 @@ class IngestStats(BaseModel):
     width: int | None = None
     height: int | None = None
     keyframe_interval_s: float | None = None
+    packet_loss_pct: float | None = Field(default=None, description="SRT and WebRTC: packets lost, % of those expected")
+    rtt_ms: float | None = Field(default=None, description="SRT and WebRTC: round-trip time to the publisher, ms")
 
 
 class TimelinePoint(BaseModel):

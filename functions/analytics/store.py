@@ -188,7 +188,8 @@ class DynamoAnalyticsStore:
             "peak_viewers": max(int(stats.get("peak_viewers", 0)), concurrent),
             "total_views": total_views,
             "watch_minutes": round(float(stats.get("watch_seconds", 0)) / 60, 2),
-            "ingest": {k: ingest.get(k) for k in ("bitrate_kbps", "fps", "width", "height", "keyframe_interval_s")},
+            "ingest": {k: ingest.get(k) for k in ("bitrate_kbps", "fps", "width", "height", "keyframe_interval_s",
+                                                  "packet_loss_pct", "rtt_ms")},
             "timeline": [{"t": _iso(int(p["sk"][2:])), "viewers": int(p.get("viewers", 0)),
                           "bitrate_kbps": p.get("bitrate_kbps")} for p in timeline],
         }
