@@ -2,13 +2,15 @@
 
 Objects go out with the Cache-Control and Content-Type they were stored with, plus CORS for browser
 players. A miss is a 404 that may be cached for one second only, so a playlist that appears a moment
-later is not hidden behind a cached error.
+later is not hidden behind a cached error. `GET /time` is the CDN's clock (the live MPD's UTCTiming),
+as a CloudFront Function answers it in AWS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +29,9 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag",
     "Access-Control-Max-Age": "86400",
 }
+# streamforge.media_layout's SERVED_PREFIXES and TIME_PATH (held equal by tests/unit/local/test_cdn_layout.py).
 SERVED_PREFIXES = ("live/", "vod/", "thumbs/")
+TIME_PATH = "time"
 
 
 def media_bucket_of(template: Template) -> str:
@@ -59,6 +63,8 @@ class Cdn:
         if request.method not in ("GET", "HEAD"):
             return self._error(405, "Method Not Allowed")
         key = request.match_info["key"]
+        if key == TIME_PATH:
+            return self._time(request)
         if not key.startswith(SERVED_PREFIXES) or ".." in key.split("/"):
             return self._error(404, "Not Found")
         request_args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -93,6 +99,13 @@ class Cdn:
             headers["Content-Length"] = str(obj.get("ContentLength", 0))
             return web.Response(status=status, headers=headers)
         return web.Response(status=status, body=body, headers=headers)
+
+    @staticmethod
+    def _time(request: web.Request) -> web.Response:
+        """Now, as ISO 8601 UTC with milliseconds (DASH UTCTiming `urn:mpeg:dash:utc:http-iso:2014`)."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return web.Response(text="" if request.method == "HEAD" else now, content_type="text/plain",
+                            headers={**CORS_HEADERS, "Cache-Control": "no-store"})
 
     @staticmethod
     def _error(status: int, message: str) -> web.Response:

@@ -15,9 +15,13 @@ from streamforge_media.ingest.rtmp.server import RtmpLimits
 from streamforge_media.ingest.srt.server import SrtSettings
 from streamforge_media.ingest.whip.server import WhipSettings
 from streamforge_media.ladder import DEFAULT_LADDER, Rung, parse_ladder
+from streamforge_media.segment_format import DEFAULT as DEFAULT_SEGMENT_FORMAT
+from streamforge_media.segment_format import segment_format
 from streamforge_media.transcode.pipeline import EncoderSettings
 
 MAX_RECONNECT_GRACE_S = 1800
+DEFAULT_DVR_WINDOW_S = 7200
+MAX_DVR_WINDOW_S = 86400
 T = TypeVar("T", int, float)
 
 
@@ -64,8 +68,8 @@ class MediaConfig:
     rtmps_cert_file: str = ""
     rtmps_key_file: str = ""
 
-    def vod_url(self, stream_id: str, session_id: str) -> str:
-        return f"{self.cdn_base_url}/vod/{stream_id}/{session_id}/master.m3u8"
+    # The rewind window of a stream that sets none (`dvr_window_s` on the stream), in seconds; 0: none.
+    dvr_window_s: int = DEFAULT_DVR_WINDOW_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MediaConfig:
@@ -98,6 +102,12 @@ class MediaConfig:
                 ladder = parse_ladder(env["STREAMFORGE_LADDER"])
             except ValueError as exc:
                 problems.append(f"STREAMFORGE_LADDER: {exc}")
+        fmt = DEFAULT_SEGMENT_FORMAT
+        if env.get("STREAMFORGE_SEGMENT_FORMAT"):
+            try:
+                fmt = segment_format(env["STREAMFORGE_SEGMENT_FORMAT"])
+            except ValueError as exc:
+                problems.append(f"STREAMFORGE_SEGMENT_FORMAT: {exc}")
         cdn = required("CDN_BASE_URL").rstrip("/")
         if cdn and not cdn.startswith(("http://", "https://")):
             problems.append("CDN_BASE_URL must be an http(s) URL")
@@ -149,7 +159,8 @@ class MediaConfig:
             reconnect_grace_s=number("STREAMFORGE_RECONNECT_GRACE_S", 60, 0, MAX_RECONNECT_GRACE_S, int),
             ladder=ladder,
             limits=limits,
-            encoder=EncoderSettings(preset=env.get("STREAMFORGE_X264_PRESET", "veryfast")),
+            encoder=EncoderSettings(preset=env.get("STREAMFORGE_X264_PRESET", "veryfast"), segment_format=fmt),
+            dvr_window_s=number("STREAMFORGE_DVR_WINDOW_S", DEFAULT_DVR_WINDOW_S, 0, MAX_DVR_WINDOW_S, int),
             key_poll_s=number("STREAMFORGE_KEY_POLL_S", 2.0, 0.05, 60.0, float),
             health_interval_s=number("STREAMFORGE_HEALTH_INTERVAL_S", 10.0, 0.1, 300.0, float),
             finalize_timeout_s=number("STREAMFORGE_FINALIZE_TIMEOUT_S", 60.0, 1.0, 3600.0, float),

@@ -1,23 +1,21 @@
-"""HLS playlists: reading ffmpeg's local ones and writing the ones we publish."""
+"""HLS playlists as text (RFC 8216bis): reading ffmpeg's local ones and writing the ones we publish.
+
+Pure functions: the HLS packager (`packaging.packagers.HlsPackager`) decides what goes in them.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from streamforge_media.ladder import AUDIO_BITRATE_KBPS, Rendition
+from streamforge_media import signalling
+from streamforge_media.ladder import Rendition
+from streamforge_media.segment_format import SegmentFormat
 
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
-SEGMENT_CONTENT_TYPE = "video/mp2t"
-PLAYLIST_CACHE_CONTROL = "max-age=1"
-SEGMENT_CACHE_CONTROL = "public, max-age=31536000, immutable"
-AAC_LC_CODEC = "mp4a.40.2"
-HIGH_PROFILE_IDC = 0x64
-
-# (level, max macroblocks per frame, max macroblocks per second), H.264 Annex A table A-1.
-_AVC_LEVELS = ((30, 1620, 40500), (31, 3600, 108000), (32, 5120, 216000), (40, 8192, 245760),
-               (42, 8704, 522240), (50, 22080, 589824), (51, 36864, 983040), (52, 36864, 2073600))
+AUDIO_GROUP = "audio"
 
 
 @dataclass(frozen=True)
@@ -28,12 +26,22 @@ class LocalSegment:
 
 @dataclass(frozen=True)
 class PlaylistEntry:
+    """One segment line of a media playlist.
+
+    `duration` in seconds (EXTINF); `program_date_time` the wall clock of its first frame, epoch seconds
+    (EXT-X-PROGRAM-DATE-TIME, §4.4.4.6); `map_uri` its init segment (EXT-X-MAP, §4.4.4.5), None for
+    segments that decode alone.
+    """
+
     uri: str
     duration: float
     discontinuity: bool = False
+    program_date_time: float | None = None
+    map_uri: str | None = None
 
 
 def parse_media_playlist(text: str) -> list[LocalSegment]:
+    """The segments of a media playlist, in order (tags other than EXTINF are skipped)."""
     segments = []
     duration: float | None = None
     for line in text.splitlines():
@@ -46,57 +54,77 @@ def parse_media_playlist(text: str) -> list[LocalSegment]:
     return segments
 
 
+def media_sequence(text: str) -> int:
+    """EXT-X-MEDIA-SEQUENCE of a media playlist: the sequence number of its first segment (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            return int(line.split(":", 1)[1])
+    return 0
+
+
 def target_duration(durations: Sequence[float], floor: int = 2) -> int:
-    # RFC 8216 §4.3.3.1 compares against EXTINF rounded to the nearest integer.
+    # RFC 8216bis §4.4.3.1 compares against EXTINF rounded to the nearest integer.
     return max([floor, *(math.floor(d + 0.5) for d in durations)])
 
 
+def format_date_time(epoch_s: float) -> str:
+    """ISO 8601 with milliseconds and `Z`, as EXT-X-PROGRAM-DATE-TIME and xs:dateTime want it."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def render_media_playlist(entries: Sequence[PlaylistEntry], *, target: int, media_sequence: int,
-                          discontinuity_sequence: int = 0, ended: bool = False, vod: bool = False) -> str:
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",
+                          discontinuity_sequence: int = 0, ended: bool = False, vod: bool = False,
+                          version: int = 3) -> str:
+    """A media playlist (§4.4.3, §4.4.4). Without `vod` it is a sliding live window (no EXT-X-PLAYLIST-TYPE)."""
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", f"#EXT-X-TARGETDURATION:{target}",
              f"#EXT-X-MEDIA-SEQUENCE:{media_sequence}"]
     if discontinuity_sequence:
         lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}")
     if vod:
         lines.append("#EXT-X-PLAYLIST-TYPE:VOD")
     lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
+    current_map: str | None = None
     for entry in entries:
         if entry.discontinuity:
             lines.append("#EXT-X-DISCONTINUITY")
+        if entry.map_uri is not None and entry.map_uri != current_map:
+            lines.append(f'#EXT-X-MAP:URI="{entry.map_uri}"')
+            current_map = entry.map_uri
+        if entry.program_date_time is not None:
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{format_date_time(entry.program_date_time)}")
         lines += [f"#EXTINF:{entry.duration:.3f},", entry.uri]
     if ended:
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
 
 
-def avc_level(width: int, height: int, fps: float) -> int:
-    """The lowest H.264 level (times ten) that admits this size and frame rate."""
-    mbs = math.ceil(width / 16) * math.ceil(height / 16)
-    for level, max_frame, max_rate in _AVC_LEVELS:
-        if mbs <= max_frame and mbs * fps <= max_rate:
-            return level
-    return _AVC_LEVELS[-1][0]
+def render_master(renditions: Sequence[Rendition], *, fps: float, has_audio: bool, fmt: SegmentFormat,
+                  uris: Mapping[str, str] | None = None) -> str:
+    """The master playlist (§4.4.6): one variant per video rendition.
 
-
-def codecs(level: int, has_audio: bool) -> str:
-    video = f"avc1.{HIGH_PROFILE_IDC:02x}00{level:02x}"
-    return f"{video},{AAC_LC_CODEC}" if has_audio else video
-
-
-def render_master(renditions: Sequence[Rendition], *, fps: float, has_audio: bool) -> str:
-    """The master playlist (RFC 8216 §4.3.4.2): one variant per rendition; an audio-only one says so in CODECS."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    audio_kbps = AUDIO_BITRATE_KBPS if has_audio else 0
-    for r in renditions:
-        if r.audio_only:
-            lines.append(f"#EXT-X-STREAM-INF:BANDWIDTH={r.bitrate_kbps * 1100},"
-                         f'AVERAGE-BANDWIDTH={r.bitrate_kbps * 1050},CODECS="{AAC_LC_CODEC}"')
-        else:
-            # BANDWIDTH is a peak: the VBV max rate plus audio plus ~10% MPEG-TS overhead.
-            peak = int((r.maxrate_kbps + audio_kbps) * 1100)
-            average = int((r.bitrate_kbps + audio_kbps) * 1050)
-            lines.append(f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
-                         f"RESOLUTION={r.width}x{r.height},FRAME-RATE={fps:.3f},"
-                         f'CODECS="{codecs(avc_level(r.width, r.height, fps), has_audio)}"')
-        lines.append(f"{r.name}/index.m3u8")
+    `uris` maps a rendition's name to its media playlist's URI (default `{name}/index.m3u8`). With a format
+    whose audio is its own rendition, the `audio` rendition is an `EXT-X-MEDIA TYPE=AUDIO` (§4.4.6.1) named by
+    every variant's AUDIO attribute; alone (an audio-only source) it is the one variant. Otherwise audio is
+    muxed into every variant. BANDWIDTH, AVERAGE-BANDWIDTH and CODECS count the audio either way (§4.4.6.2).
+    """
+    uris = uris or {r.name: f"{r.name}/index.m3u8" for r in renditions}
+    video = [r for r in renditions if not r.audio_only]
+    audio = next((r for r in renditions if r.audio_only), None)
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{fmt.playlist_version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    grouped = audio is not None and bool(video)
+    if grouped and audio is not None:
+        lines.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Audio",DEFAULT=YES,AUTOSELECT=YES,'
+                     f'CHANNELS="{signalling.AUDIO_CHANNELS}",URI="{uris[audio.name]}"')
+    if not video and audio is not None:
+        peak, average = signalling.bandwidth(audio, fmt, with_audio=True)
+        lines += [f'#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},'
+                  f'CODECS="{signalling.AAC_LC_CODEC}"', uris[audio.name]]
+    for r in video:
+        with_audio = grouped or (has_audio and not fmt.audio_rendition)
+        peak, average = signalling.bandwidth(r, fmt, with_audio=with_audio)
+        attributes = (f"BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},RESOLUTION={r.width}x{r.height},"
+                      f'FRAME-RATE={fps:.3f},CODECS="{signalling.variant_codecs(r, fps, with_audio=with_audio)}"')
+        if grouped:
+            attributes += f',AUDIO="{AUDIO_GROUP}"'
+        lines += [f"#EXT-X-STREAM-INF:{attributes}", uris[r.name]]
     return "\n".join(lines) + "\n"

@@ -3,7 +3,12 @@
 `SessionManager` is every ingest adapter's `PublishHandler`. Each live stream has one `BroadcastSession`
 (surviving reconnects within grace) and at most one `PublisherConnection` (the current publisher). A
 connection normalises its units' timestamps, lets the track rules decide the transcoder generations,
-and feeds each generation's transcoder, whose segments go to the broadcast's `HlsPackager`.
+and feeds each generation's transcoder, whose segments go to the broadcast's `Publisher` (the packaging
+seam: HLS and, for CMAF, DASH packagers over one set of segments).
+
+Going live: a new session claims the stream (lease, current session) but leaves it `offline` until its
+first manifests are stored and the previous session's cached copies have expired (`MANIFEST_MAX_AGE_S`);
+only then do the status turn `live` and `Stream Live` go out, so whoever follows either gets this session.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from streamforge import media_layout, urls
 from streamforge.events import INGEST_HEALTH, SESSION_RECORDED, STREAM_LIVE, STREAM_OFFLINE, EventPublisher
 from streamforge.keys import hash_stream_key, key_matches
 
@@ -26,6 +32,7 @@ from streamforge_media.config import MAX_RECONNECT_GRACE_S, MediaConfig
 from streamforge_media.health import IngestStats
 from streamforge_media.ladder import AUDIO_ONLY, Rendition, select_renditions
 from streamforge_media.media import AccessUnit, PublisherHints
+from streamforge_media.packaging.packagers import DashPackager, HlsPackager, Packager, Windows
 from streamforge_media.ports import (
     Admission,
     Disconnector,
@@ -34,9 +41,9 @@ from streamforge_media.ports import (
     Refusal,
     TransportStatsSource,
 )
-from streamforge_media.publisher import HlsPackager, ObjectStore
+from streamforge_media.publisher import MANIFEST_MAX_AGE_S, ObjectStore, Publisher
 from streamforge_media.store import LIVE, RECONNECTING, IngestLease, StreamStore
-from streamforge_media.timestamps import TimestampNormaliser
+from streamforge_media.timestamps import MediaClock, TimestampNormaliser
 from streamforge_media.tracks import Generation, TrackSet
 from streamforge_media.transcode.pipeline import EncoderSettings, FfmpegPipeline, SegmentSink, TranscodePlan
 
@@ -74,15 +81,19 @@ def utc_iso(when: datetime | None = None) -> str:
 def new_session_id(now: datetime | None = None) -> str:
     """`ses_` + UTC `YYYYMMDDTHHMMSS` + 6 random chars: sorts by start time (contracts.md)."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
-    return "ses_" + stamp + "".join(secrets.choice(_BASE32) for _ in range(6))
+    return media_layout.SESSION_ID_PREFIX + stamp + "".join(secrets.choice(_BASE32) for _ in range(6))
 
 
-def plan_for(config: MediaConfig, generation: Generation) -> TranscodePlan:
-    """The ladder for a generation's source: rungs up to the video's short side, or the audio-only rendition."""
+def plan_for(config: MediaConfig, generation: Generation, clock: MediaClock | None = None) -> TranscodePlan:
+    """The ladder for a generation's source: rungs up to the video's short side, plus the audio rendition when
+    the segment format encodes audio once; or the audio rendition alone, without video."""
     video = generation.video
     if video is None:
-        return TranscodePlan((AUDIO_ONLY,), generation)
-    return TranscodePlan(tuple(select_renditions(config.ladder, video.width, video.height)), generation)
+        return TranscodePlan((AUDIO_ONLY,), generation, clock)
+    rungs = tuple(select_renditions(config.ladder, video.width, video.height))
+    if generation.audio is not None and config.encoder.segment_format.audio_rendition:
+        rungs += (AUDIO_ONLY,)
+    return TranscodePlan(rungs, generation, clock)
 
 
 class SessionManager:
@@ -160,8 +171,9 @@ class SessionManager:
                 replaced.replace("replaced by a new publisher")
             elif broadcast is None:
                 grace = self.config.reconnect_grace_s if stream.reconnect_grace_s is None else stream.reconnect_grace_s
+                dvr = self.config.dvr_window_s if stream.dvr_window_s is None else stream.dvr_window_s
                 broadcast = BroadcastSession(self, stream.stream_id, max(0, min(grace, MAX_RECONNECT_GRACE_S)),
-                                             stream.record)
+                                             stream.record, dvr_window_s=max(0, dvr))
                 if not await broadcast.begin():
                     log.info("refusing publisher for %s: another media task is ingesting it", stream.stream_id)
                     return Admission(None, Refusal.BUSY)
@@ -194,15 +206,18 @@ class SessionManager:
 class BroadcastSession:
     """One broadcast of one stream, from publish to offline; survives reconnects within grace."""
 
-    def __init__(self, manager: SessionManager, stream_id: str, grace_s: int, record: bool) -> None:
+    def __init__(self, manager: SessionManager, stream_id: str, grace_s: int, record: bool, *,
+                 dvr_window_s: int = 0) -> None:
         self.manager = manager
         self.config = manager.config
         self.stream_id = stream_id
         self.grace_s = grace_s
         self.record = record
+        self.dvr_window_s = dvr_window_s
+        self.went_live = False
         self.session_id = new_session_id()
         self.started_at = utc_iso()
-        self.packager: HlsPackager | None = None
+        self.packager: Publisher | None = None
         self.connection: PublisherConnection | None = None
         self.ending = False
         self.connection_count = 0
@@ -210,6 +225,7 @@ class BroadcastSession:
         self._renditions: tuple[Rendition, ...] = ()
         self._grace_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
+        self._live_task: asyncio.Task[None] | None = None
         self.workdir = self.config.work_dir / stream_id / self.session_id
 
     def _lease(self) -> IngestLease:
@@ -222,12 +238,32 @@ class BroadcastSession:
                             lease=self._lease()):
             return False
         self._lease_task = m.spawn(self._hold_lease())
+        log.info("stream %s: session %s started; live once its first manifests are stored",
+                 self.stream_id, self.session_id)
+        return True
+
+    async def _go_live(self, publisher: Publisher) -> None:
+        """Status `live` and `Stream Live`, once this session's entry manifests are stored and every cached copy
+        of the previous session's (CDN, players: max-age) has expired."""
+        await publisher.ready.wait()
+        await asyncio.sleep(MANIFEST_MAX_AGE_S)
+        if self.ending:
+            return
+        m = self.manager
+        self.went_live = True
+        # A publisher may have dropped meanwhile: the stream is then live and waiting for it.
+        status = LIVE if self.connection is not None else RECONNECTING
+        try:
+            await m.call(m.store.set_status, self.stream_id, self.session_id, status, utc_iso())
+        except Exception:
+            log.exception("could not mark %s %s", self.stream_id, status)
         log.info("stream %s live, session %s", self.stream_id, self.session_id)
         base = self.config.cdn_base_url
-        m.spawn(m.emit(STREAM_LIVE, self.stream_id, self.session_id, started_at=self.started_at,
-                       playback_url=f"{base}/live/{self.stream_id}/master.m3u8",
-                       thumbnail_url=f"{base}/thumbs/{self.stream_id}/latest.jpg"))
-        return True
+        links = {"playback_url": urls.playback_url(base, self.stream_id),
+                 "thumbnail_url": urls.thumbnail_url(base, self.stream_id)}
+        if self.config.encoder.segment_format.dash:
+            links["dash_url"] = urls.dash_url(base, self.stream_id)
+        await m.emit(STREAM_LIVE, self.stream_id, self.session_id, started_at=self.started_at, **links)
 
     async def _hold_lease(self) -> None:
         """Renew the ingest lease at a third of its term, through reconnect grace, until the session ends.
@@ -253,15 +289,24 @@ class BroadcastSession:
             self._grace_task.cancel()
             self._grace_task = None
         m = self.manager
-        await m.call(m.store.set_status, self.stream_id, self.session_id, LIVE, utc_iso())
+        if self.went_live:
+            await m.call(m.store.set_status, self.stream_id, self.session_id, LIVE, utc_iso())
         log.info("stream %s reconnected within grace, session %s continues", self.stream_id, self.session_id)
 
-    def packager_for(self, plan: TranscodePlan) -> HlsPackager:
-        """The session's packager, set to this plan's ladder (renditions change with the source's shape)."""
+    def packager_for(self, plan: TranscodePlan) -> Publisher:
+        """The session's publisher (the packaging seam), set to this plan's ladder (renditions change with the
+        source's shape and tracks)."""
         if self.packager is None:
-            self.packager = HlsPackager(
+            fmt = self.config.encoder.segment_format
+            windows = Windows(dvr_s=self.dvr_window_s, segment_s=self.config.encoder.segment_s)
+            packagers: list[Packager] = [HlsPackager(fmt, windows)]
+            if fmt.dash:
+                packagers.append(DashPackager(fmt, windows, cdn_base_url=self.config.cdn_base_url))
+            self.packager = Publisher(
                 self.manager.objects, self.manager.upload_executor, stream_id=self.stream_id,
-                session_id=self.session_id, renditions=plan.renditions, fps=plan.fps, has_audio=plan.has_audio)
+                session_id=self.session_id, fmt=fmt, packagers=packagers, renditions=plan.renditions, fps=plan.fps,
+                has_audio=plan.has_audio)
+            self._live_task = self.manager.spawn(self._go_live(self.packager))
         else:
             self.packager.use_ladder(plan.renditions, fps=plan.fps, has_audio=plan.has_audio)
         if plan.renditions != self._renditions:
@@ -291,7 +336,8 @@ class BroadcastSession:
     async def _grace(self) -> None:
         m = self.manager
         try:
-            await m.call(m.store.set_status, self.stream_id, self.session_id, RECONNECTING, utc_iso())
+            if self.went_live:
+                await m.call(m.store.set_status, self.stream_id, self.session_id, RECONNECTING, utc_iso())
         except Exception:
             log.exception("could not mark %s reconnecting", self.stream_id)
         log.info("stream %s reconnecting; grace %d s", self.stream_id, self.grace_s)
@@ -317,7 +363,7 @@ class BroadcastSession:
         if self.ending:
             return
         self.ending = True
-        for task in (self._grace_task, self._lease_task):
+        for task in (self._grace_task, self._lease_task, self._live_task):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         self.manager.spawn(self._end(reason))
@@ -329,18 +375,23 @@ class BroadcastSession:
             if self.connection is not None:
                 self.connection.control.disconnect(reason)
                 await self.connection.closed.wait()
-            vod_key = None
+            recorded: dict[str, str] | None = None
             duration = 0.0
             if self.packager is not None:
-                vod_key = await self.packager.finalize(record=self.record, timeout_s=self.config.finalize_timeout_s)
+                recorded = await self.packager.finalize(record=self.record, timeout_s=self.config.finalize_timeout_s)
                 duration = round(self.packager.published_duration_s(), 3)
             ended_at = utc_iso()
-            vod_url = self.config.vod_url(self.stream_id, self.session_id) if vod_key else None
+            base = self.config.cdn_base_url
+            vod_url = urls.vod_url(base, self.stream_id, self.session_id) if recorded else None
+            vod_dash_url = urls.vod_dash_url(base, self.stream_id, self.session_id) \
+                if recorded and "dash" in recorded else None
             await m.call(m.store.end_session, self.stream_id, self.session_id, ended_at=ended_at,
-                         duration_s=duration, vod_url=vod_url)
-            await m.emit(STREAM_OFFLINE, self.stream_id, self.session_id, ended_at=ended_at, reason=reason)
+                         duration_s=duration, vod_url=vod_url, vod_dash_url=vod_dash_url)
+            if self.went_live:
+                await m.emit(STREAM_OFFLINE, self.stream_id, self.session_id, ended_at=ended_at, reason=reason)
             await m.emit(SESSION_RECORDED, self.stream_id, self.session_id, started_at=self.started_at,
-                         ended_at=ended_at, duration_s=duration, vod_url=vod_url)
+                         ended_at=ended_at, duration_s=duration, vod_url=vod_url,
+                         **({"vod_dash_url": vod_dash_url} if vod_dash_url else {}))
             log.info("session %s ended (%.1f s, vod %s)", self.session_id, duration, vod_url or "none")
         except Exception:
             log.exception("finalizing session %s of %s failed", self.session_id, self.stream_id)
@@ -364,6 +415,7 @@ class PublisherConnection:
         self.control = control
         self.stats = IngestStats()
         self.timestamps = TimestampNormaliser()
+        self.clock = MediaClock()
         self.tracks = TrackSet()
         self.transcoder: Transcoder | None = None
         self.closed = asyncio.Event()
@@ -393,6 +445,7 @@ class PublisherConnection:
     async def on_unit(self, unit: AccessUnit) -> None:
         self._last_unit_at = time.monotonic()
         unit = self.timestamps.normalise(unit)
+        self.clock.observe(unit.dts_ms)
         self.stats.on_unit(unit)
         step = self.tracks.push(unit)
         if step.start is not None:
@@ -408,7 +461,7 @@ class PublisherConnection:
         if self.transcoder is not None:
             await self.transcoder.close()
         broadcast = self.broadcast
-        plan = plan_for(broadcast.config, generation)
+        plan = plan_for(broadcast.config, generation, self.clock)
         log.info("stream %s: transcoder generation for %s, ladder %s", broadcast.stream_id, generation.describe(),
                  ", ".join(r.name for r in plan.renditions))
         packager = broadcast.packager_for(plan)

@@ -41,6 +41,8 @@ class StreamRecord:
     record: bool
     # The SRT passphrase (10-79 characters, SRT's SRTO_PASSPHRASE) callers must encrypt with; None: none.
     srt_passphrase: str | None = None
+    # The stream's rewind window in seconds (0: none); None: the media task's default.
+    dvr_window_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class StreamStore(Protocol):
     def mark_key_used(self, key_hash: str, at: str) -> None: ...
 
     def start_session(self, stream_id: str, session_id: str, started_at: str, *, lease: IngestLease) -> bool:
-        """Claim the stream's ingest lease, set it live with this session and create the Session, all or nothing.
+        """Claim the stream's ingest lease, make this session its current one and create the Session, all or
+        nothing. The stream stays `offline` until the session's first manifests are stored (`set_status` live).
 
         False when another media task holds an unexpired lease (or the stream is gone): nothing is written.
         """
@@ -80,7 +83,7 @@ class StreamStore(Protocol):
         """Set `renditions` / `ingest_health` on the stream, only while this session is current."""
 
     def end_session(self, stream_id: str, session_id: str, *, ended_at: str, duration_s: float,
-                    vod_url: str | None) -> None: ...
+                    vod_url: str | None, vod_dash_url: str | None = None) -> None: ...
 
 
 def _plain(value: Any) -> Any:
@@ -140,7 +143,8 @@ class DynamoStreamStore:
         grace = item.get("reconnect_grace_s")
         return StreamRecord(stream_id, str(item.get("status", OFFLINE)), item.get("current_session_id"),
                             int(grace) if grace is not None else None, bool(item.get("record", True)),
-                            str(item["srt_passphrase"]) if item.get("srt_passphrase") else None)
+                            str(item["srt_passphrase"]) if item.get("srt_passphrase") else None,
+                            int(item["dvr_window_s"]) if item.get("dvr_window_s") is not None else None)
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         self._update(self.keys_table, {"key_hash": key_hash}, "SET last_used_at = :at",
@@ -149,13 +153,13 @@ class DynamoStreamStore:
     def start_session(self, stream_id: str, session_id: str, started_at: str, *, lease: IngestLease) -> bool:
         claim = {
             "TableName": self.streams_table, "Key": self._values({"stream_id": stream_id}),
-            "UpdateExpression": "SET #status = :live, current_session_id = :sid, started_at = :at, updated_at = :at, "
-                                "ingest_owner = :owner, ingest_lease_until = :until",
+            "UpdateExpression": "SET #status = :offline, current_session_id = :sid, started_at = :at, "
+                                "updated_at = :at, ingest_owner = :owner, ingest_lease_until = :until",
             "ConditionExpression": "attribute_exists(stream_id) AND attribute_not_exists(deleted_at) AND "
                                    "(attribute_not_exists(ingest_owner) OR ingest_owner = :owner OR "
                                    "ingest_lease_until < :now)",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": self._values({":live": LIVE, ":sid": session_id, ":at": started_at,
+            "ExpressionAttributeValues": self._values({":offline": OFFLINE, ":sid": session_id, ":at": started_at,
                                                        ":owner": lease.owner, ":until": lease.until,
                                                        ":now": lease.now}),
         }
@@ -196,12 +200,15 @@ class DynamoStreamStore:
                      "current_session_id = :sid", {**values, ":sid": session_id}, names)
 
     def end_session(self, stream_id: str, session_id: str, *, ended_at: str, duration_s: float,
-                    vod_url: str | None) -> None:
+                    vod_url: str | None, vod_dash_url: str | None = None) -> None:
         values: dict[str, Any] = {":ended": ENDED, ":at": ended_at, ":d": duration_s}
         expression = "SET #status = :ended, ended_at = :at, duration_s = :d"
         if vod_url is not None:
             expression += ", vod_url = :vod"
             values[":vod"] = vod_url
+        if vod_dash_url is not None:
+            expression += ", vod_dash_url = :dash"
+            values[":dash"] = vod_dash_url
         self._update(self.sessions_table, {"stream_id": stream_id, "session_id": session_id}, expression,
                      "attribute_exists(session_id)", values, {"#status": "status"})
         self._update(self.streams_table, {"stream_id": stream_id},

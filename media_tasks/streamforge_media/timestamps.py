@@ -18,6 +18,8 @@ recording. The rules, for every protocol:
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from streamforge_media.media import AccessUnit, MediaKind
@@ -89,3 +91,34 @@ class TimestampNormaliser:
                  what, raw + state.offset - target)
         state.offset = target - raw
         return target
+
+
+REANCHOR_S = 1.0
+
+
+class MediaClock:
+    """The wall clock at which a connection's media was captured, from its normalised DTS (ms).
+
+    Anchored at the arrival of the first unit, it then advances with media time, so arrival jitter does not
+    move it. When units arrive more than `REANCHOR_S` later than the mapping says (a stall the normaliser
+    absorbed, an encoder's slow clock), it re-anchors forward; it never moves back. Transcoder runs read it
+    once, at their first unit (`wall`), so times within one run stay consistent (EXT-X-PROGRAM-DATE-TIME,
+    DASH Period@start). Times are epoch seconds.
+    """
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self._now = now
+        self._anchor: tuple[int, float] | None = None
+
+    def observe(self, dts_ms: int) -> None:
+        """A unit with this normalised DTS has just arrived."""
+        arrived = self._now()
+        if self._anchor is None or arrived - self.wall(dts_ms) > REANCHOR_S:
+            self._anchor = (dts_ms, arrived)
+
+    def wall(self, dts_ms: int) -> float:
+        """Epoch seconds at which the unit with this DTS was captured (now, before any unit was seen)."""
+        if self._anchor is None:
+            return self._now()
+        anchor_dts, anchor_wall = self._anchor
+        return anchor_wall + (dts_ms - anchor_dts) / 1000

@@ -1,8 +1,11 @@
 """The transcoder: one ffmpeg per generation, the access units on stdin → one decode → split → scale per rung.
 
-`build_graph` is the ladder as an ffmpeg-python graph; `FfmpegPipeline` writes the units through the
-input writer that can carry the generation's tracks, watches the segments ffmpeg writes, hands finished
-ones to a `SegmentSink`, and restarts ffmpeg (a new generation, same plan) if it dies.
+`build_graph` is the ladder as an ffmpeg-python graph, writing the segment format's segments (CMAF: video
+rungs without audio plus one audio rendition, the audio encoded once; MPEG-TS: audio muxed into every rung);
+`FfmpegPipeline` writes the units through the input writer that can carry the generation's tracks, watches
+the segments ffmpeg lists in its playlists (by media sequence number, not by file name), reads each one's
+media times (CMAF: `tfdt` and sample durations; MPEG-TS: the listed durations), hands it to a `SegmentSink`
+as an `EncodedSegment`, and restarts ffmpeg (a new generation, same plan) if it dies.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from typing import Any, Protocol
 
 import ffmpeg
 
-from streamforge_media import hls
+from streamforge_media import hls, isobmff, signalling
 from streamforge_media.ladder import AUDIO_BITRATE_KBPS, Rendition
 from streamforge_media.media import AccessUnit, MediaKind
+from streamforge_media.packaging.timeline import EncodedSegment
+from streamforge_media.segment_format import DEFAULT, LOCAL_INIT, LOCAL_PLAYLIST, SegmentFormat
+from streamforge_media.timestamps import MediaClock
 from streamforge_media.tracks import Generation
 from streamforge_media.transcode.inputs import InputWriter, input_writer_for
 
 log = logging.getLogger(__name__)
 
-PLAYLIST_NAME = "index.m3u8"
 THUMBS_DIR = "thumbs"
 SCAN_INTERVAL_S = 0.1
 THUMBNAIL_HEIGHT = 360
@@ -42,14 +47,21 @@ class EncoderSettings:
     thumbnail_interval_s: float = 5.0
     live_window: int = 30
     x264_threads: int = 0
+    segment_format: SegmentFormat = DEFAULT
 
 
 @dataclass(frozen=True)
 class TranscodePlan:
-    """One generation's work: the ladder (a single audio-only rendition when there is no video) and its source."""
+    """One generation's work: the ladder and its source.
+
+    The ladder holds the video rungs and, when the segment format encodes audio once, the audio rendition;
+    a source without video has that rendition alone. `clock` dates the media (None: the wall clock when the
+    run's first unit is fed).
+    """
 
     renditions: tuple[Rendition, ...]
     source: Generation
+    clock: MediaClock | None = None
 
     @property
     def fps(self) -> float:
@@ -63,12 +75,21 @@ class TranscodePlan:
     def has_video(self) -> bool:
         return self.source.video is not None
 
+    @property
+    def video_renditions(self) -> tuple[Rendition, ...]:
+        return tuple(r for r in self.renditions if not r.audio_only)
+
+    @property
+    def audio_rendition(self) -> Rendition | None:
+        """The rendition carrying the audio alone, if the ladder has one."""
+        return next((r for r in self.renditions if r.audio_only), None)
+
 
 def video_options(r: Rendition, plan: TranscodePlan, settings: EncoderSettings) -> dict[str, Any]:
     gop = max(1, round(plan.fps * settings.segment_s))
     return {
         "c:v": "libx264", "preset": settings.preset, "tune": settings.tune, "pix_fmt": "yuv420p",
-        "profile:v": "high", "level:v": f"{hls.avc_level(r.width, r.height, plan.fps) / 10:.1f}",
+        "profile:v": "high", "level:v": f"{signalling.avc_level(r.width, r.height, plan.fps) / 10:.1f}",
         "b:v": f"{r.bitrate_kbps}k", "maxrate": f"{r.maxrate_kbps}k", "bufsize": f"{r.bitrate_kbps * 2}k",
         # Keyframes at the same input instants in every rung: forced on the clock, with -g as a
         # ceiling and no scene-cut keyframes in between.
@@ -79,37 +100,44 @@ def video_options(r: Rendition, plan: TranscodePlan, settings: EncoderSettings) 
 
 
 def audio_options() -> dict[str, Any]:
-    return {"c:a": "aac", "b:a": f"{AUDIO_BITRATE_KBPS}k", "ar": 48000, "ac": 2}
+    return {"c:a": "aac", "b:a": f"{AUDIO_BITRATE_KBPS}k", "ar": signalling.AUDIO_SAMPLE_RATE,
+            "ac": signalling.AUDIO_CHANNELS}
 
 
 def build_graph(plan: TranscodePlan, outdir: Path, settings: EncoderSettings, *, source: str = "pipe:0",
                 input_options: dict[str, Any]) -> Any:
     """The whole ladder plus thumbnails as one ffmpeg-python graph (one input, one decode).
 
-    An audio-only plan has one rendition of audio and no thumbnails.
+    Each rendition is one HLS output into `outdir/{name}/`, in `settings.segment_format`. The audio is encoded
+    once for the audio rendition when the plan has one, else once per video rung. A plan without video has
+    no thumbnails.
     """
+    fmt = settings.segment_format
     source_node = ffmpeg.input(source, **input_options)
-    renditions = plan.renditions
-    hls_options = {"f": "hls", "hls_time": settings.segment_s, "hls_list_size": settings.live_window,
-                   "hls_segment_type": "mpegts", "start_number": 0}
+
+    def output(streams: list[Any], r: Rendition, options: dict[str, Any]) -> Any:
+        muxer = fmt.muxer_options(outdir / r.name, segment_s=settings.segment_s, list_size=settings.live_window)
+        return ffmpeg.output(*streams, str(outdir / r.name / LOCAL_PLAYLIST), **muxer, **options)
+
     outputs = []
-    if not plan.has_video:
-        (audio_rendition,) = renditions
-        return ffmpeg.output(
-            source_node.audio, str(outdir / audio_rendition.name / PLAYLIST_NAME),
-            hls_segment_filename=str(outdir / audio_rendition.name / "seg_%06d.ts"), **hls_options, **audio_options())
-    split = source_node.video.filter_multi_output("split", len(renditions) + 1)
-    for index, r in enumerate(renditions):
-        video = split.stream(index).filter("scale", r.width, r.height)
-        streams = [video, source_node.audio] if plan.has_audio else [video]
-        options_out = {**video_options(r, plan, settings), **(audio_options() if plan.has_audio else {})}
-        outputs.append(ffmpeg.output(
-            *streams, str(outdir / r.name / PLAYLIST_NAME),
-            hls_segment_filename=str(outdir / r.name / "seg_%06d.ts"), **hls_options, **options_out))
-    top = renditions[0]
+    audio = plan.audio_rendition
+    if audio is not None and plan.has_audio:
+        outputs.append(output([source_node.audio], audio, audio_options()))
+    video = plan.video_renditions
+    if not video:
+        (only,) = outputs
+        return only
+    split = source_node.video.filter_multi_output("split", len(video) + 1)
+    muxed_audio = plan.has_audio and audio is None
+    for index, r in enumerate(video):
+        scaled = split.stream(index).filter("scale", r.width, r.height)
+        streams = [scaled, source_node.audio] if muxed_audio else [scaled]
+        outputs.append(output(streams, r, {**video_options(r, plan, settings),
+                                           **(audio_options() if muxed_audio else {})}))
+    top = video[0]
     thumb_height = min(THUMBNAIL_HEIGHT, top.height)
     thumb_width = max(2, round(top.width * thumb_height / top.height / 2) * 2)
-    thumbs = (split.stream(len(renditions))
+    thumbs = (split.stream(len(video))
               .filter("fps", f"1/{settings.thumbnail_interval_s:g}")
               .filter("scale", thumb_width, thumb_height))
     outputs.append(ffmpeg.output(thumbs, str(outdir / THUMBS_DIR / "%06d.jpg"), f="image2",
@@ -129,10 +157,13 @@ def prepare_dirs(plan: TranscodePlan, outdir: Path) -> None:
 
 
 class SegmentSink(Protocol):
+    """Where a transcoder's output goes: the packaging seam (`publisher.Publisher`)."""
+
     def generation_started(self) -> None:
         """A new ffmpeg process begins: its first segments follow a discontinuity."""
 
-    def segment_ready(self, rendition: str, path: Path, duration: float) -> None: ...
+    def segment_ready(self, segment: EncodedSegment) -> None:
+        """A finished segment, complete on disk; the sink owns (and removes) its file from now on."""
 
     def thumbnail_ready(self, path: Path) -> None: ...
 
@@ -148,7 +179,10 @@ class _Run:
     emitted: dict[str, int] = field(default_factory=dict)
     thumbs: set[str] = field(default_factory=set)
     playlist_versions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    headers: dict[str, dict[int, isobmff.TrackHeader]] = field(default_factory=dict)
+    listed_end: dict[str, int] = field(default_factory=dict)  # MPEG-TS: end of the listed media, 1/90000 s
     base_ts: int | None = None
+    origin_s: float | None = None  # wall clock of the run's media time 0
     started_at: float = field(default_factory=time.monotonic)
 
 
@@ -214,6 +248,8 @@ class FfmpegPipeline:
             if self.plan.has_video and (unit.kind is MediaKind.AUDIO or not unit.keyframe):
                 return
             gen.base_ts = unit.dts_ms
+            clock = self.plan.clock
+            gen.origin_s = clock.wall(unit.dts_ms) if clock is not None else time.time()
             await self._write(gen, gen.writer.header())
         dts = unit.dts_ms - gen.base_ts
         if dts < 0:  # audio from just before the first keyframe
@@ -255,7 +291,7 @@ class FfmpegPipeline:
 
     def _scan(self, gen: _Run) -> None:
         for r in self.plan.renditions:
-            playlist = gen.outdir / r.name / PLAYLIST_NAME
+            playlist = gen.outdir / r.name / LOCAL_PLAYLIST
             try:
                 # ffmpeg rewrites a playlist once per segment: between rewrites a stat is all a scan costs.
                 stat = playlist.stat()
@@ -263,22 +299,47 @@ class FfmpegPipeline:
                 if gen.playlist_versions.get(r.name) == version:
                     continue
                 gen.playlist_versions[r.name] = version
-                segments = hls.parse_media_playlist(playlist.read_text())
+                text = playlist.read_text()
             except FileNotFoundError:
                 continue
-            # Track segment numbers, not list positions: ffmpeg's own window slides.
+            # Count by media sequence number (RFC 8216bis §6.2.1), not list positions: ffmpeg's own window slides.
+            first = hls.media_sequence(text)
             done = gen.emitted.get(r.name, 0)
-            for segment in segments:
-                number = int(segment.uri.rsplit("_", 1)[1].split(".", 1)[0])
-                if number >= done:
-                    self.sink.segment_ready(r.name, gen.outdir / r.name / segment.uri, segment.duration)
-                    done = number + 1
+            for number, listed in enumerate(hls.parse_media_playlist(text), start=first):
+                if number < done:
+                    continue
+                segment = self._encoded(gen, r, gen.outdir / r.name / listed.uri, listed.duration)
+                if segment is None:
+                    break  # not readable yet: the next scan tries again
+                self.sink.segment_ready(segment)
+                done = number + 1
             gen.emitted[r.name] = done
         with os.scandir(gen.outdir / THUMBS_DIR) as entries:
             new = sorted(e.name for e in entries if e.name.endswith(".jpg") and e.name not in gen.thumbs)
         for name in new:
             gen.thumbs.add(name)
             self.sink.thumbnail_ready(gen.outdir / THUMBS_DIR / name)
+
+    def _encoded(self, gen: _Run, r: Rendition, path: Path, listed_s: float) -> EncodedSegment | None:
+        """The segment at `path` with its media times; None if its data cannot be read (yet)."""
+        origin = gen.origin_s if gen.origin_s is not None else time.time()
+        if not self.settings.segment_format.has_init:
+            # MPEG-TS: the times ffmpeg listed, on the 90 kHz clock of MPEG-2 systems (ISO/IEC 13818-1 §2.4.2).
+            start = gen.listed_end.get(r.name, 0)
+            duration = round(listed_s * 90000)
+            gen.listed_end[r.name] = start + duration
+            return EncodedSegment(r.name, path, start, duration, 90000, origin)
+        init = gen.outdir / r.name / LOCAL_INIT
+        try:
+            header = gen.headers.get(r.name)
+            if header is None:
+                header = gen.headers[r.name] = isobmff.read_header(init.read_bytes())
+            times = isobmff.read_fragment_times(path, header)
+        except (FileNotFoundError, isobmff.BoxError) as exc:
+            log.warning("ffmpeg generation %d: cannot read %s yet: %s", gen.index, path.name, exc)
+            return None
+        return EncodedSegment(r.name, path, times.base_media_decode_time, times.duration,
+                              header[times.track_id].timescale, origin, init)
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """End of input: let ffmpeg flush its last segments, then stop watching."""

@@ -4,6 +4,7 @@ S3 objects and headers, and the event sequence, for a real ffmpeg publish."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import time
@@ -18,7 +19,8 @@ from moto.server import ThreadedMotoServer
 from streamforge.keys import hash_stream_key
 from streamforge_media.app import MediaTask
 from streamforge_media.config import MediaConfig
-from streamforge_media.store import DynamoStreamStore, IngestLease
+from streamforge_media.segment_format import DEFAULT, segment_format
+from streamforge_media.store import LIVE, DynamoStreamStore, IngestLease
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")]
@@ -92,12 +94,16 @@ def create_resources() -> None:
     events.create_event_bus(Name=BUS)
 
 
+FORMAT = segment_format(os.environ.get("STREAMFORGE_SEGMENT_FORMAT") or DEFAULT.name)
+
+
 def config(tmp_path: Path) -> MediaConfig:
     return MediaConfig.from_env({
         "STREAMS_TABLE": "Streams", "STREAM_KEYS_TABLE": "StreamKeys", "SESSIONS_TABLE": "Sessions",
         "MEDIA_BUCKET": "media", "EVENT_BUS_NAME": BUS, "CDN_BASE_URL": "http://127.0.0.1:1/",
         "RTMP_HOST": "127.0.0.1", "RTMP_PORT": "0", "STREAMFORGE_LADDER": LADDER,
-        "STREAMFORGE_HEALTH_INTERVAL_S": "1", "STREAMFORGE_WORK_DIR": str(tmp_path / "work")})
+        "STREAMFORGE_HEALTH_INTERVAL_S": "1", "STREAMFORGE_WORK_DIR": str(tmp_path / "work"),
+        "STREAMFORGE_SEGMENT_FORMAT": FORMAT.name})
 
 
 def item(table: str, **key: str) -> dict[str, Any]:
@@ -125,17 +131,19 @@ def test_publish_to_vod_through_dynamodb_s3_and_eventbridge(moto_endpoint: str, 
                 "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
                 "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=44100",
                 "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-f", "flv", url)
-            live = await until(lambda: item("Streams", stream_id=STREAM_ID).get("status", {}).get("S") == "live", 5)
+            # Live once its first manifests are stored (a segment of every rendition, then a second).
+            live = await until(lambda: item("Streams", stream_id=STREAM_ID).get("status", {}).get("S") == "live", 10)
             assert live
             assert await asyncio.wait_for(proc.wait(), 15) == 0
-            await until(lambda: item("Streams", stream_id=STREAM_ID).get("status", {}).get("S") == "offline", 20)
+            await until(lambda: "current_session_id" not in item("Streams", stream_id=STREAM_ID), 20)
         finally:
             await task.stop()
 
     asyncio.run(scenario())
     stream = item("Streams", stream_id=STREAM_ID)
     assert not {"current_session_id", "ingest_owner", "ingest_lease_until"} & set(stream)
-    assert [r["M"]["name"]["S"] for r in stream["renditions"]["L"]] == ["240p", "160p"]
+    assert [r["M"]["name"]["S"] for r in stream["renditions"]["L"]] == \
+        ["240p", "160p", *(["audio"] if FORMAT.audio_rendition else [])]
     assert set(stream["ingest_health"]["M"]) >= {"bitrate_kbps", "fps", "width", "height", "keyframe_interval_s"}
     assert "last_used_at" in item("StreamKeys", key_hash=hash_stream_key(KEY))
     sessions = boto3.client("dynamodb").query(
@@ -154,13 +162,13 @@ def test_publish_to_vod_through_dynamodb_s3_and_eventbridge(moto_endpoint: str, 
     s3 = boto3.client("s3")
     segment = s3.list_objects_v2(Bucket="media", Prefix=f"live/{STREAM_ID}/240p/{sid}-")["Contents"][0]["Key"]
     head = s3.head_object(Bucket="media", Key=segment)
-    assert head["ContentType"] == "video/mp2t"
+    assert head["ContentType"] == FORMAT.content_type
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
     head = s3.head_object(Bucket="media", Key=f"live/{STREAM_ID}/master.m3u8")
     assert head["ContentType"] == "application/vnd.apple.mpegurl" and head["CacheControl"] == "max-age=1"
     vod = s3.get_object(Bucket="media", Key=f"vod/{STREAM_ID}/{sid}/240p/index.m3u8")["Body"].read().decode()
     assert vod.rstrip().endswith("#EXT-X-ENDLIST")
-    first = next(line for line in vod.splitlines() if line.endswith(".ts"))
+    first = next(line for line in vod.splitlines() if line.endswith(FORMAT.extension))
     # The relative URI resolves (from vod/{stream}/{session}/240p/) to the live segment object.
     resolved = Path("/vod", STREAM_ID, sid, "240p", first).resolve().as_posix().lstrip("/")
     s3.head_object(Bucket="media", Key=resolved)
@@ -179,13 +187,16 @@ def test_ingest_lease_admits_one_task_per_stream(moto_endpoint: str) -> None:
     assert store.start_session(STREAM_ID, "ses_a", at, lease=IngestLease("task_a", now, 30))
     assert not store.start_session(STREAM_ID, "ses_b", at, lease=IngestLease("task_b", now + 1, 30))
     assert item("Sessions", stream_id=STREAM_ID, session_id="ses_b") == {}  # the refused claim wrote nothing
+    assert stream() == ("offline", "ses_a", "task_a")  # live once its manifests are stored
+    store.set_status(STREAM_ID, "ses_a", LIVE, at)
     assert stream() == ("live", "ses_a", "task_a")
     assert store.renew_lease(STREAM_ID, "ses_a", IngestLease("task_a", now + 10, 30))
     assert not store.renew_lease(STREAM_ID, "ses_a", IngestLease("task_b", now + 10, 30))
     # Still inside the renewed term, then past it: task_a vanished and task_b takes over.
     assert not store.start_session(STREAM_ID, "ses_b", at, lease=IngestLease("task_b", now + 39, 30))
     assert store.start_session(STREAM_ID, "ses_b", at, lease=IngestLease("task_b", now + 41, 30))
-    assert stream() == ("live", "ses_b", "task_b")
+    assert stream() == ("offline", "ses_b", "task_b")
+    store.set_status(STREAM_ID, "ses_b", LIVE, at)
     assert not store.renew_lease(STREAM_ID, "ses_a", IngestLease("task_a", now + 42, 30))
     # The old holder ending its session closes its Session but leaves the new holder's stream alone.
     store.end_session(STREAM_ID, "ses_a", ended_at=at, duration_s=1.0, vod_url=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import threading
 import time
@@ -19,11 +20,15 @@ from streamforge_media.config import MediaConfig
 from streamforge_media.ingest.rtmp.server import RtmpLimits, RtmpServer
 from streamforge_media.ladder import Rung
 from streamforge_media.publisher import ObjectStore
+from streamforge_media.segment_format import DEFAULT, segment_format
 from streamforge_media.session import SessionManager, TranscoderFactory
 from streamforge_media.store import ENDED, OFFLINE, IngestLease, KeyRecord, StreamRecord
 from streamforge_media.transcode.pipeline import EncoderSettings
 
 SMALL_LADDER = (Rung("240p", 240, 400), Rung("160p", 160, 200))
+SEGMENT_FORMAT = segment_format(os.environ.get("STREAMFORGE_SEGMENT_FORMAT") or DEFAULT.name)
+"""The format the media tests run the task with: the platform's setting, so `STREAMFORGE_SEGMENT_FORMAT=ts` runs
+the suite on MPEG-TS."""
 STREAM_ID = "st_aaaaaaaaaaaaaaaa"
 STREAM_KEY = "sk_" + "k" * 43
 
@@ -58,7 +63,7 @@ class FakeStore:
                 return None
             return StreamRecord(stream_id, item["status"], item.get("current_session_id"),
                                 item.get("reconnect_grace_s"), bool(item.get("record", True)),
-                                item.get("srt_passphrase"))
+                                item.get("srt_passphrase"), item.get("dvr_window_s"))
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         with self.lock:
@@ -74,7 +79,8 @@ class FakeStore:
             if holder not in (None, lease.owner) and until >= lease.now:
                 return False
             self.sessions.setdefault((stream_id, session_id), {"status": "live", "started_at": started_at})
-            stream.update(status="live", current_session_id=session_id, started_at=started_at,
+            # Offline until the session's first manifests are stored (then `set_status` live).
+            stream.update(status=OFFLINE, current_session_id=session_id, started_at=started_at,
                           ingest_owner=lease.owner, ingest_lease_until=lease.until)
             return True
 
@@ -103,11 +109,12 @@ class FakeStore:
                 stream.update(fields)
 
     def end_session(self, stream_id: str, session_id: str, *, ended_at: str, duration_s: float,
-                    vod_url: str | None) -> None:
+                    vod_url: str | None, vod_dash_url: str | None = None) -> None:
         with self.lock:
             session = self.sessions.get((stream_id, session_id))
             if session is not None:
-                session.update(status=ENDED, ended_at=ended_at, duration_s=duration_s, vod_url=vod_url)
+                session.update(status=ENDED, ended_at=ended_at, duration_s=duration_s, vod_url=vod_url,
+                               vod_dash_url=vod_dash_url)
             stream = self.streams.get(stream_id)
             if stream and stream.get("current_session_id") == session_id:
                 stream["status"] = OFFLINE
@@ -172,7 +179,7 @@ def make_config(work_dir: Path, **overrides: Any) -> MediaConfig:
         event_bus_name="streamforge", cdn_base_url="http://cdn.test", rtmp_host="127.0.0.1", rtmp_port=0,
         reconnect_grace_s=2, ladder=SMALL_LADDER, key_poll_s=0.2, health_interval_s=1.0, finalize_timeout_s=20.0,
         work_dir=work_dir, limits=RtmpLimits(handshake_timeout_s=2.0, idle_timeout_s=10.0),
-        encoder=EncoderSettings(thumbnail_interval_s=1.0))
+        encoder=EncoderSettings(thumbnail_interval_s=1.0, segment_format=SEGMENT_FORMAT))
     return replace(config, **overrides)
 
 

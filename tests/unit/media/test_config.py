@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from streamforge_media.config import ConfigError, MediaConfig
+from streamforge_media.segment_format import CMAF, TS
 
 pytestmark = pytest.mark.unit
 
@@ -13,7 +14,16 @@ def test_defaults_and_urls() -> None:
     config = MediaConfig.from_env(BASE)
     assert config.rtmp_port == 1935 and config.reconnect_grace_s == 60
     assert [r.name for r in config.ladder] == ["1080p", "720p", "480p", "360p", "160p"]
-    assert config.vod_url("st_a", "ses_b") == "https://d1.cloudfront.net/vod/st_a/ses_b/master.m3u8"
+    assert config.cdn_base_url == "https://d1.cloudfront.net"
+    assert config.encoder.segment_format is CMAF and config.dvr_window_s == 7200
+
+
+def test_segment_format_and_rewind_window_settings() -> None:
+    config = MediaConfig.from_env({**BASE, "STREAMFORGE_SEGMENT_FORMAT": "TS", "STREAMFORGE_DVR_WINDOW_S": "0"})
+    assert config.encoder.segment_format is TS and config.dvr_window_s == 0
+    with pytest.raises(ConfigError) as error:
+        MediaConfig.from_env({**BASE, "STREAMFORGE_SEGMENT_FORMAT": "webm", "STREAMFORGE_DVR_WINDOW_S": "-1"})
+    assert "STREAMFORGE_SEGMENT_FORMAT" in str(error.value) and "STREAMFORGE_DVR_WINDOW_S" in str(error.value)
 
 
 INFRA_LADDER = '[{"name":"720p","width":1280,"height":720,"bitrate_kbps":3000}]'

@@ -48,7 +48,7 @@ def test_a_second_task_refuses_the_stream_until_the_first_ends_it(tmp_path: Path
             assert a.store.streams[STREAM_ID]["ingest_owner"] == "task_a"
             assert len(a.store.sessions) == 1 and not b.events.events and not b.manager.streams
             first.close()
-            await wait_for(lambda: a.store.streams[STREAM_ID]["status"] == "offline", 3)
+            await wait_for(lambda: a.store.sessions[(STREAM_ID, session)]["status"] == "ended", 3)
             assert "ingest_owner" not in a.store.streams[STREAM_ID]
             _, commands = await publish_ok(b.server.port)
             assert codes(commands)[-1] == PUBLISHING
@@ -61,7 +61,7 @@ def test_the_lease_is_renewed_through_reconnect_grace(tmp_path: Path) -> None:
         async with two_tasks(tmp_path, reconnect_grace_s=5, ingest_lease_s=0.6) as (a, b):
             first, _ = await publish_ok(a.server.port)
             first.close()
-            await wait_for(lambda: a.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+            await wait_for(lambda: a.manager.streams[STREAM_ID].connection is None, 2)  # in grace
             renewed_until = a.store.streams[STREAM_ID]["ingest_lease_until"]
             await wait_for(lambda: a.store.streams[STREAM_ID]["ingest_lease_until"] > renewed_until, 2)
             # Past the first lease's term, so only renewal keeps B out.
@@ -97,7 +97,7 @@ def test_a_task_that_lost_its_lease_stops_ingesting_without_touching_the_new_hol
             (session_id,) = (sid for _, sid in a.store.sessions)
             # Another task took the stream over, as it may once this task's lease has run out.
             with a.store.lock:
-                a.store.streams[STREAM_ID].update(ingest_owner="task_c", current_session_id="ses_new")
+                a.store.streams[STREAM_ID].update(ingest_owner="task_c", current_session_id="ses_new", status="live")
             await client.read_commands(3)  # returns when the server closes the connection
             await wait_for(lambda: a.store.sessions[(STREAM_ID, session_id)]["status"] == "ended", 3)
             stream = a.store.streams[STREAM_ID]

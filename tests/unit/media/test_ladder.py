@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from streamforge_media import hls
+from streamforge_media import hls, signalling
 from streamforge_media.ladder import AUDIO_ONLY, DEFAULT_LADDER, Rendition, Rung, parse_ladder, select_renditions
+from streamforge_media.segment_format import CMAF, TS
 
 pytestmark = pytest.mark.unit
 
@@ -41,9 +42,12 @@ def test_portrait_and_square_sources_are_laddered_by_the_short_side(
 
 
 def test_audio_only_master_declares_audio_only() -> None:
-    text = hls.render_master([AUDIO_ONLY], fps=0.0, has_audio=True)
+    text = hls.render_master([AUDIO_ONLY], fps=0.0, has_audio=True, fmt=TS)
     assert '#EXT-X-STREAM-INF:BANDWIDTH=140800,AVERAGE-BANDWIDTH=134400,CODECS="mp4a.40.2"\naudio/index.m3u8' in text
     assert "RESOLUTION" not in text
+    cmaf = hls.render_master([AUDIO_ONLY], fps=0.0, has_audio=True, fmt=CMAF)
+    assert '#EXT-X-STREAM-INF:BANDWIDTH=134400,AVERAGE-BANDWIDTH=130560,CODECS="mp4a.40.2"\naudio/index.m3u8' in cmaf
+    assert "EXT-X-MEDIA" not in cmaf and "#EXT-X-VERSION:7" in cmaf
 
 
 @pytest.mark.parametrize(("size", "expected"), [
@@ -83,16 +87,32 @@ def test_parse_ladder_rejects(text: str) -> None:
 
 
 def test_master_playlist_figures() -> None:
-    text = hls.render_master(select_renditions(DEFAULT_LADDER, 1280, 720), fps=30.0, has_audio=True)
+    text = hls.render_master(select_renditions(DEFAULT_LADDER, 1280, 720), fps=30.0, has_audio=True, fmt=TS)
     assert "#EXT-X-STREAM-INF:BANDWIDTH=3770800,AVERAGE-BANDWIDTH=3284400,RESOLUTION=1280x720" in text
     assert 'CODECS="avc1.64001f,mp4a.40.2"' in text  # High@3.1 for 720p30
-    assert "720p/index.m3u8" in text
+    assert "720p/index.m3u8" in text and "EXT-X-MEDIA" not in text
+
+
+def test_cmaf_master_names_the_audio_rendition_from_every_variant() -> None:
+    ladder = (*select_renditions(DEFAULT_LADDER, 1280, 720), AUDIO_ONLY)
+    text = hls.render_master(ladder, fps=30.0, has_audio=True, fmt=CMAF)
+    lines = text.splitlines()
+    assert lines[1] == "#EXT-X-VERSION:7"
+    media = [line for line in lines if line.startswith("#EXT-X-MEDIA:")]
+    assert media == ['#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",'
+                     'URI="audio/index.m3u8"']
+    variants = [line for line in lines if line.startswith("#EXT-X-STREAM-INF:")]
+    assert len(variants) == 4 and all(v.endswith(',AUDIO="audio"') for v in variants)
+    # The audio's 128k counted in every variant, with fMP4's smaller overhead than MPEG-TS's.
+    assert variants[0].startswith("#EXT-X-STREAM-INF:BANDWIDTH=3599400,AVERAGE-BANDWIDTH=3190560,"
+                                  "RESOLUTION=1280x720,FRAME-RATE=30.000,CODECS=\"avc1.64001f,mp4a.40.2\"")
+    assert "audio/index.m3u8\n" not in text.split("#EXT-X-STREAM-INF")[1]  # not a variant of its own
 
 
 @pytest.mark.parametrize(("size", "fps", "level"), [
     ((1920, 1080), 30.0, 40), ((1920, 1080), 60.0, 42), ((1280, 720), 60.0, 32), ((640, 360), 30.0, 30)])
 def test_avc_level(size: tuple[int, int], fps: float, level: int) -> None:
-    assert hls.avc_level(*size, fps) == level
+    assert signalling.avc_level(*size, fps) == level
 
 
 def test_media_playlist_rendering() -> None:

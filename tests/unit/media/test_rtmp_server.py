@@ -12,6 +12,7 @@ import pytest
 from media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness, wait_for
 from streamforge_media.ingest.rtmp.server import RtmpLimits
 from streamforge_media.media import AccessUnit
+from streamforge_media.packaging.timeline import EncodedSegment
 from streamforge_media.transcode.pipeline import SegmentSink, TranscodePlan
 
 pytestmark = pytest.mark.unit
@@ -34,12 +35,21 @@ class FakeTranscoder:
 
     def __init__(self, plan: TranscodePlan, workdir: Path, sink: SegmentSink) -> None:
         self.plan = plan
+        self.workdir = workdir
+        self.sink = sink
         self.fed: list[AccessUnit] = []
         self.closed = False
         FakeTranscoder.instances.append(self)
 
     async def start(self) -> None:
-        pass
+        """One made-up segment per rendition, so the session's manifests are stored and it goes live."""
+        self.sink.generation_started()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for r in self.plan.renditions:
+            path, init = self.workdir / f"{r.name}.seg", self.workdir / f"{r.name}.init"
+            path.write_bytes(b"segment")
+            init.write_bytes(b"init")
+            self.sink.segment_ready(EncodedSegment(r.name, path, 0, 2000, 1000, time.time(), init))
 
     async def feed(self, unit: AccessUnit) -> None:
         self.fed.append(unit)
@@ -69,7 +79,8 @@ def test_good_key_publishes_and_media_reaches_pipeline(tmp_path: Path) -> None:
         async with harness(tmp_path) as h:
             client, commands = await publish_ok(h.server.port)
             assert codes(commands) == ["NetConnection.Connect.Success", "NetStream.Publish.Start"]
-            assert h.store.streams[STREAM_ID]["status"] == "live"
+            # Not live before its first manifests are stored.
+            assert h.store.streams[STREAM_ID]["status"] == "offline" and not h.events.events
             client.send(18, b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00"
                         b"\x00\x05width\x00@t\x00\x00\x00\x00\x00\x00\x00\x06height\x00@n\x00\x00\x00\x00\x00\x00"
                         b"\x00\x00\x09", stream_id=1)
@@ -79,6 +90,8 @@ def test_good_key_publishes_and_media_reaches_pipeline(tmp_path: Path) -> None:
             pipe = FakeTranscoder.instances[0]
             assert [r.name for r in pipe.plan.renditions] == ["240p", "160p"]  # 320x240 source
             assert pipe.fed[0].track.config == AVC_HEADER[5:] and pipe.fed[0].keyframe
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
+            assert f"live/{STREAM_ID}/master.m3u8" in h.objects.objects
             client.close()
             await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
             assert pipe.closed
@@ -125,6 +138,9 @@ def test_second_publisher_refused_then_accepted_in_grace(tmp_path: Path) -> None
     async def scenario() -> None:
         async with harness(tmp_path, reconnect_grace_s=5) as h:
             first, _ = await publish_ok(h.server.port)
+            first.send(9, AVC_HEADER, stream_id=1, csid=6)
+            send_gop(first)
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
             _second, commands = await publish_ok(h.server.port)
             assert codes(commands)[-1] == "NetStream.Publish.BadName"
             session = h.store.streams[STREAM_ID]["current_session_id"]
@@ -143,11 +159,13 @@ def test_grace_expiry_ends_session(tmp_path: Path) -> None:
         async with harness(tmp_path, reconnect_grace_s=1) as h:
             client, _ = await publish_ok(h.server.port)
             client.close()
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 4)
+            await wait_for(lambda: "current_session_id" not in h.store.streams[STREAM_ID], 4)
             (session,) = h.store.sessions.values()
             assert session["status"] == "ended" and session["vod_url"] is None  # no segments, no VOD
-            assert h.events.types() == ["Stream Live", "Stream Offline", "Session Recorded"]
-            assert [d["seq"] for _, d in h.events.events] == [1, 2, 3]
+            # Never live (nothing was published), so never offline either: only the session's record.
+            assert h.store.streams[STREAM_ID]["status"] == "offline"
+            assert h.events.types() == ["Session Recorded"]
+            assert [d["seq"] for _, d in h.events.events] == [1]
     asyncio.run(scenario())
 
 
@@ -187,7 +205,7 @@ def test_idle_publisher_dropped(tmp_path: Path) -> None:
             # Closed by the server (not by the read's deadline), and not before the idle timeout.
             assert client.reader.at_eof() or client.writer.transport.is_closing()
             assert time.monotonic() - started > 0.5
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+            await wait_for(lambda: h.manager.streams[STREAM_ID].connection is None, 2)  # in grace
     asyncio.run(scenario())
 
 
@@ -234,7 +252,7 @@ def test_garbage_closes_only_that_connection(tmp_path: Path) -> None:
             good.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(good)
             await wait_for(lambda: FakeTranscoder.instances and FakeTranscoder.instances[0].fed, 2)
-            assert h.store.streams[STREAM_ID]["status"] == "live"
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
     asyncio.run(scenario())
 
 

@@ -22,6 +22,7 @@ def test_a_silent_publisher_is_replaced_at_once_and_the_session_continues(tmp_pa
             first.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(first)
             await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
             session = h.store.streams[STREAM_ID]["current_session_id"]
             # Still sending: a second publisher is refused as before.
             send_gop(first, 33 * GOP)
@@ -58,5 +59,6 @@ def test_a_publisher_sending_no_media_is_dropped_by_the_session(tmp_path: Path) 
                 await client.read_commands(0.1)
             assert client.reader.at_eof()
             assert 0.6 <= time.monotonic() - started < 2
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+            # Its one GOP was published, so the stream went live; now it waits for the publisher.
+            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 3)
     asyncio.run(scenario())

@@ -258,7 +258,9 @@ async def test_publish_becomes_the_ladder_and_delete_stops_the_transcoder(tmp_pa
         assert not os.path.exists(f"/proc/{pid}"), "DELETE answered before the transcoder's ffmpeg was gone"
         assert await publisher.delete(h.http) == 404
         await publisher.close()
-        master = h.task.objects.text(f"live/{STREAM_ID}/master.m3u8")
+        # The master goes up once every rendition has a playlist (the last segments flush as ffmpeg exits).
+        key = f"live/{STREAM_ID}/master.m3u8"
+        master = await wait_for(lambda: key in h.task.objects.objects and h.task.objects.text(key), 10)
         assert "240p" in master and "160p" in master
         # DELETE is a publisher leaving: grace applies (the session is reconnecting, not ended).
         await wait_for(lambda: h.task.store.streams[STREAM_ID]["status"] == "reconnecting", 5)
