@@ -251,7 +251,7 @@ async def test_publish_becomes_the_ladder_and_delete_stops_the_transcoder(tmp_pa
                        30)
         connection = h.task.manager.streams[STREAM_ID].connection
         assert connection is not None and connection.transcoder is not None
-        pid = connection.transcoder.pid  # type: ignore[attr-defined]
+        pid = connection.transcoder.pid
         assert pid is not None and os.path.exists(f"/proc/{pid}")
         assert await publisher.delete(h.http, key="sk_" + "y" * 43) == 401  # a Bearer sent must be the key
         assert await publisher.delete(h.http) == 200
@@ -265,3 +265,24 @@ async def test_publish_becomes_the_ladder_and_delete_stops_the_transcoder(tmp_pa
         # DELETE is a publisher leaving: grace applies (the session is reconnecting, not ended).
         await wait_for(lambda: h.task.store.streams[STREAM_ID]["status"] == "reconnecting", 5)
         assert "Stream Offline" not in h.task.events.types()
+
+
+def test_held_frames_takes_whole_frames_up_to_the_first_gap() -> None:
+    from aiortc.jitterbuffer import JitterBuffer
+    from aiortc.rtp import RtpPacket
+    from streamforge_media.ingest.whip.server import held_frames
+
+    def packet(seq: int, ts: int, data: bytes, marker: int = 0) -> RtpPacket:
+        p = RtpPacket(sequence_number=seq, timestamp=ts, marker=marker)
+        p._data = data  # type: ignore[attr-defined]
+        return p
+
+    buffer = JitterBuffer(capacity=16, is_video=True)
+    for p in (packet(1, 3000, b"a"), packet(2, 3000, b"b", marker=1), packet(3, 6000, b"c", marker=1),
+              packet(4, 9000, b"d")):  # the last frame has not ended (no marker): it stays out
+        buffer._packets[p.sequence_number % 16] = p
+    buffer._origin = 1
+    assert held_frames(buffer, video=True) == [(b"ab", 3000), (b"c", 6000)]
+    assert held_frames(buffer, video=False) == [(b"ab", 3000), (b"c", 6000), (b"d", 9000)]
+    buffer._packets[3 % 16] = None  # a gap ends what can be taken
+    assert held_frames(buffer, video=True) == [(b"ab", 3000)]

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 SDP_TYPE = "application/sdp"
 _KEY_PREFIX = "sk_"
 _MAX_KEY_LENGTH = 256
+DRAIN_QUIET_S = 0.1
+DRAIN_MAX_S = 1.0
 _REFUSALS = {Refusal.UNAUTHORIZED: (401, "unauthorized", "the stream key is not valid for this stream"),
              Refusal.BUSY: (409, "conflict", "the stream already has a live publisher")}
 
@@ -177,7 +179,7 @@ class WhipEndpoint:
                 key is None or not hmac.compare_digest(hash_stream_key(key), session.key_hash)):
             return _error(401, "unauthorized", "the stream key does not match this session",
                           **{"WWW-Authenticate": 'Bearer realm="whip"'})
-        await session.close("publisher sent DELETE")
+        await session.close("publisher sent DELETE", drain=True)
         return web.Response(status=200)
 
     async def patch(self, request: web.Request) -> web.Response:
@@ -215,6 +217,7 @@ class WhipSession:
         self._loss_base = (0, 0)  # packets (lost, received) at the last transport_stats()
         self._loss = (0, 0)
         self._rtt_ms = 0.0
+        self._frame_arrived = asyncio.Event()
 
     async def start(self, sink: MediaSink, offer_sdp: str, kinds: frozenset[MediaKind]) -> str:
         """Create the peer connection, answer `offer_sdp` with H.264/Opus; return the answer's SDP."""
@@ -262,6 +265,7 @@ class WhipSession:
                 return
             if not isinstance(frame, EncodedFrame):  # a codec the hook does not pass through (never answered)
                 continue
+            self._frame_arrived.set()
             try:
                 unit = converter.unit(frame)
             except CodecError as exc:
@@ -317,11 +321,44 @@ class WhipSession:
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_task(self._close(reason))
 
-    async def close(self, reason: str) -> None:
-        """End the publish and wait until the sink has been told (its transcoder is closed by then)."""
+    async def close(self, reason: str, *, drain: bool = False) -> None:
+        """End the publish and wait until the sink has been told (its transcoder is closed by then).
+
+        With `drain` (a DELETE: the publisher stopped on purpose), the frames it sent before are taken first:
+        those still in flight (until no frame came for `DRAIN_QUIET_S`, at most `DRAIN_MAX_S`), then those
+        aiortc's jitter buffers hold back (the newest video frame waits there for the next one to begin).
+        """
+        if drain and self._closing is None and self.pc is not None:
+            await self._drain()
         self.disconnect(reason)
         assert self._closing is not None
         await asyncio.shield(self._closing)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_MAX_S
+        while loop.time() < deadline:
+            self._frame_arrived.clear()
+            try:
+                await asyncio.wait_for(self._frame_arrived.wait(), DRAIN_QUIET_S)
+            except TimeoutError:
+                break
+        assert self.pc is not None
+        queues = []
+        for transceiver in self.pc.getTransceivers():
+            receiver, track = transceiver.receiver, transceiver.receiver._track
+            if track is None:
+                continue
+            # aiortc internals, held still by the pin: the jitter buffer and the RTP timestamp mapping.
+            buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer")  # noqa: B009
+            mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper")  # noqa: B009
+            for data, timestamp in held_frames(buffer, video=transceiver.kind == "video"):
+                track._queue.put_nowait(EncodedFrame(data, mapper.map(timestamp), time.monotonic()))
+            queues.append(track._queue)
+        for _ in range(10_000):  # the readers take what is queued (each get() is one loop turn)
+            if all(q.empty() for q in queues):
+                break
+            await asyncio.sleep(0)
 
     async def _close(self, reason: str) -> None:
         log.info("closing WHIP session %s of %s: %s", self.resource_id, self.stream_id, reason)
@@ -338,6 +375,27 @@ class WhipSession:
                 await feeder
         if self.sink is not None:
             await self.sink.on_unpublish()
+
+
+def held_frames(buffer: Any, *, video: bool) -> list[tuple[bytes, int]]:
+    """(depayloaded data, RTP timestamp) of the whole frames an aiortc `JitterBuffer` still holds, in order.
+
+    Packets are read from the buffer's origin up to the first gap; a video frame counts only when its last
+    packet carries the RTP marker bit (RFC 6184 §5.1: the access unit's last packet). Nothing is removed.
+    """
+    frames: list[tuple[bytes, int]] = []
+    run: list[Any] = []
+    for count in range(buffer.capacity):
+        packet = buffer._packets[(buffer._origin + count) % buffer.capacity] if buffer._origin is not None else None
+        if packet is None:
+            break
+        if run and packet.timestamp != run[0].timestamp:
+            frames.append((b"".join(p._data for p in run), run[0].timestamp))
+            run = []
+        run.append(packet)
+    if run and (not video or run[-1].marker):
+        frames.append((b"".join(p._data for p in run), run[0].timestamp))
+    return frames
 
 
 async def _ice_round_trip_ms(pc: RTCPeerConnection) -> float:
