@@ -23,11 +23,11 @@ from streamforge.events import INGEST_HEALTH, SOURCE_API, STREAM_UPDATED, EventB
 from streamforge.observability import logger, metrics, tracer
 
 from analytics.aggregate import MAX_AGE_S, NO_SESSION, Heartbeat, aggregate_stream, presence_range
-from analytics.store import AnalyticsStore, DynamoAnalyticsStore
+from analytics.store import INGEST_CODECS, INGEST_NUMBERS, AnalyticsStore, DynamoAnalyticsStore
 
 _STREAM_ID = re.compile(r"^st_[a-z2-7]{16}$")
 # packet_loss_pct and rtt_ms come from SRT and WebRTC publishers only (their transports measure them).
-_INGEST_FIELDS = ("bitrate_kbps", "fps", "width", "height", "keyframe_interval_s", "packet_loss_pct", "rtt_ms")
+_CODEC_NAME = re.compile(r"^[a-z0-9_]{1,16}$")  # ffmpeg's codec names, as the media task reports them
 
 
 class InvalidRecord(ValueError):
@@ -75,9 +75,13 @@ def parse_ingest_health(event: dict[str, Any]) -> tuple[str, str | None, dict[st
     except (KeyError, ValueError) as exc:
         raise InvalidRecord("bad at in Ingest Health") from exc
     health: dict[str, Any] = {"at_epoch": at, "at": detail["at"]}
-    for name in _INGEST_FIELDS:
+    for name in INGEST_NUMBERS:
         value = detail.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            health[name] = value
+    for name in INGEST_CODECS:
+        value = detail.get(name)
+        if isinstance(value, str) and _CODEC_NAME.match(value):
             health[name] = value
     return stream_id, detail.get("session_id"), health
 

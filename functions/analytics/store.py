@@ -14,6 +14,9 @@ PRESENCE_TTL_S = 5 * 60
 TIMELINE_TTL_S = 7 * 24 * 3600
 SESSION_TTL_S = 90 * 24 * 3600
 TIMELINE_POINTS = 360  # one hour at 10 s
+# The ingest figures the media task reports (`Ingest Health`) that analytics stores and serves.
+INGEST_NUMBERS = ("bitrate_kbps", "fps", "width", "height", "keyframe_interval_s", "packet_loss_pct", "rtt_ms")
+INGEST_CODECS = ("video_codec", "audio_codec")
 
 
 def _iso(epoch: int) -> str:
@@ -188,8 +191,7 @@ class DynamoAnalyticsStore:
             "peak_viewers": max(int(stats.get("peak_viewers", 0)), concurrent),
             "total_views": total_views,
             "watch_minutes": round(float(stats.get("watch_seconds", 0)) / 60, 2),
-            "ingest": {k: ingest.get(k) for k in ("bitrate_kbps", "fps", "width", "height", "keyframe_interval_s",
-                                                  "packet_loss_pct", "rtt_ms")},
+            "ingest": {k: ingest.get(k) for k in (*INGEST_NUMBERS, *INGEST_CODECS)},
             "timeline": [{"t": _iso(int(p["sk"][2:])), "viewers": int(p.get("viewers", 0)),
                           "bitrate_kbps": p.get("bitrate_kbps")} for p in timeline],
         }
