@@ -24,9 +24,10 @@ import pytest
 from streamforge_media.codecs import hevc, nal
 from streamforge_media.ingest.rtmp.chunk import AUDIO, DATA_AMF0, VIDEO
 
+from tests.e2e.conftest import RECONNECT_GRACE_S
 from tests.support.http import call
 from tests.support.media import fetch_playlist, ffmpeg_publisher, ffprobe, segments, wait_for
-from tests.support.platform import PlatformThread
+from tests.support.platform import PlatformThread, start_platform
 from tests.support.rtmp_publisher import PUBLISH_START, FlvTag, RtmpPublisher, open_publisher, read_flv
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
 
@@ -111,6 +112,19 @@ def enhanced_video(keyframe: bool, packet_type: int, fourcc: bytes, body: bytes)
 
 def by_timestamp(*tag_lists: list[FlvTag]) -> list[FlvTag]:
     return sorted((t for tags in tag_lists for t in tags), key=lambda t: (t.timestamp, t.type_id != VIDEO))
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[PlatformThread]:
+    """A platform of this module's own, with MPEG-TS segments (`STREAMFORGE_SEGMENT_FORMAT=ts`).
+
+    These kinds are ingest cases; their probes read each rung's segments alone, with its audio muxed in, which
+    MPEG-TS gives. This module is the setting's e2e coverage; every other e2e test runs the default, CMAF.
+    """
+    running = start_platform(with_media=True, media_env={
+        "STREAMFORGE_RECONNECT_GRACE_S": str(RECONNECT_GRACE_S), "STREAMFORGE_SEGMENT_FORMAT": "ts"})
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
+from local.cdn import media_bucket_of
+from local.provision import emulator_client
+from tests.support import dash
 from tests.support.http import call
 from tests.support.media import (
+    SEGMENT_FORMAT,
+    aac_encoders,
+    audio_rendition_url,
+    decodable_segment,
     fetch_playlist,
+    ffmpeg_commands_under,
     ffmpeg_publisher,
     ffprobe,
     gstreamer_publisher,
+    media_task_pid,
     playable,
     segments,
     variant_urls,
@@ -54,6 +66,13 @@ def test_publish_becomes_an_aligned_ladder_then_a_vod(platform: PlatformThread) 
         assert sorted(variants) == [160, 360, 480, 720]
         for codecs in (p.stream_info.codecs for p in fetch_playlist(stream["playback_url"]).playlists):  # type: ignore[union-attr]
             assert codecs.startswith("avc1.") and "mp4a.40.2" in codecs
+        # One decode, one ffmpeg; with CMAF the audio is encoded once, for its own rendition.
+        (transcoder,) = ffmpeg_commands_under(media_task_pid())
+        assert aac_encoders(transcoder) == (1 if SEGMENT_FORMAT.audio_rendition else 4), transcoder
+        media = fetch_playlist(variant_urls(stream["playback_url"])[720])
+        assert media is not None and all(s.program_date_time is not None for s in media.segments)
+        if SEGMENT_FORMAT.has_init:
+            assert media.version == SEGMENT_FORMAT.playlist_version and media.segments[0].init_section is not None
 
         assert publisher.wait(PUBLISH_SECONDS + 30) == 0
         session = wait_for(lambda: ended_session(platform, user, stream["id"]), 40, "the session to end with a VOD")
@@ -65,14 +84,24 @@ def test_publish_becomes_an_aligned_ladder_then_a_vod(platform: PlatformThread) 
     assert sorted(vod_variants) == [160, 360, 480, 720]
     cuts = {height: [round(d, 1) for d, _ in segments(url)] for height, url in vod_variants.items()}
     assert len({tuple(c) for c in cuts.values()}) == 1, cuts
-    for height, url in vod_variants.items():
-        _, segment_url = segments(url)[-1]
-        head = call("HEAD", segment_url)
-        assert head.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-        assert head.headers["Content-Type"] == "video/mp2t"
-        probed = {s["codec_type"]: s for s in ffprobe(segment_url)["streams"]}
-        assert probed["video"]["height"] == height
+    with tempfile.TemporaryDirectory() as scratch:
+        for height, url in vod_variants.items():
+            _, segment_url = segments(url)[-1]
+            head = call("HEAD", segment_url)
+            assert head.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            assert head.headers["Content-Type"] == SEGMENT_FORMAT.content_type
+            for index in (0, 1, -1):  # the init segment and the first segments, and the last
+                probed = {s["codec_type"]: s for s in ffprobe(str(decodable_segment(url, index, Path(scratch))))
+                          ["streams"]}
+                assert probed["video"]["height"] == height
+        audio_url = audio_rendition_url(session["vod_url"]) if SEGMENT_FORMAT.audio_rendition else vod_variants[720]
+        assert audio_url is not None
+        probed = {s["codec_type"]: s for s in ffprobe(str(decodable_segment(audio_url, 0, Path(scratch))))["streams"]}
         assert probed["audio"]["codec_name"] == "aac" and probed["audio"]["sample_rate"] == "48000"
+        if SEGMENT_FORMAT.audio_rendition:
+            assert "video" not in probed
+    if SEGMENT_FORMAT.dash:
+        assert_one_set_of_segments(platform, stream["id"], session)
 
     top = fetch_playlist(vod_variants[720])
     assert top is not None and top.is_endlist
@@ -85,6 +114,46 @@ def test_publish_becomes_an_aligned_ladder_then_a_vod(platform: PlatformThread) 
     assert live and offline and offline[-1]["seq"] > live[0]["seq"]
     seqs = [m["seq"] for m in listener.messages if m.get("stream_id") == stream["id"] and "seq" in m]
     assert seqs == sorted(seqs)
+
+
+def hls_segment_urls(master_url: str) -> set[str]:
+    """Every segment URL the master's media playlists (variants and audio) name."""
+    master = fetch_playlist(master_url)
+    assert master is not None
+    uris = [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]
+    found = set()
+    for uri in uris:
+        media_url = urljoin(master_url, uri)
+        found |= {url for _, url in segments(media_url)}
+    return found
+
+
+def assert_one_set_of_segments(platform: PlatformThread, stream_id: str, session: dict[str, Any]) -> None:
+    """HLS and DASH, live and VOD, name exactly the same segment objects; nothing is stored twice."""
+    cdn = platform.urls["cdn"]
+    named = {}
+    live = (f"{cdn}/live/{stream_id}/dvr.m3u8", f"{cdn}/live/{stream_id}/manifest.mpd")
+    for kind, hls_master, mpd_url in (("live", *live), ("vod", session["vod_url"], session["vod_dash_url"])):
+        reply = call("GET", mpd_url)
+        assert reply.status == 200 and reply.headers["Content-Type"] == "application/dash+xml", reply.status
+        mpd = dash.parse(reply.raw.decode())
+        assert mpd.type == ("dynamic" if kind == "live" else "static")
+        found = dash.segments(reply.raw.decode(), mpd_url)
+        assert dash.timeline_gaps(found) == []  # t[n+1] = t[n] + d[n] within each Period
+        from_mpd = {s.url for s in found}
+        from_hls = hls_segment_urls(hls_master)
+        assert from_mpd == from_hls, (kind, sorted(from_mpd ^ from_hls)[:4])
+        assert all(url.endswith(SEGMENT_FORMAT.extension) for url in from_mpd)
+        named[kind] = from_mpd
+    assert named["live"] == named["vod"]
+    s3 = emulator_client("s3", platform.urls["emulator"])
+    bucket = media_bucket_of(platform.platform.template)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"live/{stream_id}/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    stored = {f"{cdn}/{k}" for k in keys if k.endswith(SEGMENT_FORMAT.extension)}
+    assert stored == named["vod"]  # every segment stored once, named by both
+    vod_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"vod/{stream_id}/").get("Contents", [])]
+    assert vod_keys and all(k.endswith((".m3u8", ".mpd")) for k in vod_keys)  # no copy: manifests only
 
 
 def test_gstreamer_is_a_second_real_client(platform: PlatformThread) -> None:

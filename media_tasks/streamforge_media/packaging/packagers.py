@@ -58,7 +58,8 @@ class Packager(Protocol):
 @dataclass(frozen=True)
 class Windows:
     """How much each manifest holds. `live_segments`: the short live playlist's length in segments;
-    `dvr_s`: the rewind window in seconds (0: none); `segment_s`: the target segment duration in seconds."""
+    `dvr_s`: the rewind window in seconds (0: no rewinding, the DVR playlists hold the short live window);
+    `segment_s`: the target segment duration in seconds."""
 
     live_segments: int = 6
     dvr_s: float = 7200.0
@@ -85,24 +86,23 @@ class HlsPackager:
     def live_manifests(self, timeline: Timeline) -> list[Manifest]:
         sid = timeline.stream_id
         manifests: list[Manifest] = []
-        dvr = self.windows.dvr_s > 0
+        # The DVR playlists always exist (so the stream's `dvr_url` always plays); without a rewind window they
+        # hold the short live window.
         for name in timeline.renditions:
             only = frozenset({name})
             manifests.append(Manifest(media_layout.media_playlist_key(sid, name), hls.PLAYLIST_CONTENT_TYPE,
                                       self._live(name, media_layout.media_playlist_key(sid, name)), only))
-            if dvr:
-                manifests.append(Manifest(media_layout.dvr_playlist_key(sid, name), hls.PLAYLIST_CONTENT_TYPE,
-                                          self._live(name, media_layout.dvr_playlist_key(sid, name), dvr=True), only))
+            manifests.append(Manifest(media_layout.dvr_playlist_key(sid, name), hls.PLAYLIST_CONTENT_TYPE,
+                                      self._live(name, media_layout.dvr_playlist_key(sid, name), dvr=True), only))
         names = [r.name for r in timeline.ladder]
         manifests.append(Manifest(
             media_layout.live_master_key(sid), hls.PLAYLIST_CONTENT_TYPE,
             self._master(media_layout.live_master_key(sid), media_layout.media_playlist_key), frozenset(),
             after=tuple(media_layout.media_playlist_key(sid, n) for n in names), entry=True))
-        if dvr:
-            manifests.append(Manifest(
-                media_layout.live_dvr_master_key(sid), hls.PLAYLIST_CONTENT_TYPE,
-                self._master(media_layout.live_dvr_master_key(sid), media_layout.dvr_playlist_key), frozenset(),
-                after=tuple(media_layout.dvr_playlist_key(sid, n) for n in names), entry=True))
+        manifests.append(Manifest(
+            media_layout.live_dvr_master_key(sid), hls.PLAYLIST_CONTENT_TYPE,
+            self._master(media_layout.live_dvr_master_key(sid), media_layout.dvr_playlist_key), frozenset(),
+            after=tuple(media_layout.dvr_playlist_key(sid, n) for n in names), entry=True))
         return manifests
 
     def _live(self, rendition: str, key: str, *, dvr: bool = False) -> Render:
@@ -128,7 +128,7 @@ class HlsPackager:
         if not published:
             return None
         live_start = max(0, len(published) - self.windows.live_segments)
-        start = dvr_start(published, self.windows.dvr_s) if dvr else live_start
+        start = dvr_start(published, self.windows.dvr_s) if dvr and self.windows.dvr_s > 0 else live_start
         entries = [self._entry(timeline, track, key, s, s.discontinuity) for s in published[start:]]
         return hls.render_media_playlist(
             entries, target=hls.target_duration([s.duration_s for s in published]), media_sequence=start,
