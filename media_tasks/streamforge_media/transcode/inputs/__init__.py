@@ -17,8 +17,15 @@ from streamforge_media.transcode.inputs.flv import FlvInput
 from streamforge_media.transcode.inputs.matroska import MatroskaInput
 from streamforge_media.transcode.inputs.probe import LIVE_PROBE_OPTIONS, input_options
 
-__all__ = ["LIVE_PROBE_OPTIONS", "InputWriter", "MatroskaInput", "FlvInput", "PassthroughInput",
-           "input_writer_for", "passthrough_input"]
+__all__ = [
+    "LIVE_PROBE_OPTIONS",
+    "FlvInput",
+    "InputWriter",
+    "MatroskaInput",
+    "PassthroughInput",
+    "input_writer_for",
+    "passthrough_input",
+]
 
 # Containers a source may deliver whole and ffmpeg can demux from a pipe as it arrives.
 PASSTHROUGH_CONTAINERS = frozenset({"mpegts", "matroska"})
