@@ -4,6 +4,7 @@ import { api, loadConfig, session } from "./api.js";
 import { copyText, formatCount, formatDate, guarded, h, showError } from "./dom.js";
 import { live } from "./live.js";
 import { renderWatch } from "./player.js";
+import { publishCamera } from "./whip.js";
 
 const DIRECTORY_REFRESH_MS = 10000;
 
@@ -128,13 +129,44 @@ function secretRow(label, value, id) {
   return h("p", { class: "field" }, h("label", { for: id }, label), h("span", { class: "row" }, input, button));
 }
 
-function ingestPanel(rtmpUrl, streamKey) {
+function browserPublisher(whipUrl, streamKey) {
+  const state = h("span", { id: "browser-live-state", role: "status" }, "Not live");
+  const preview = h("video", { id: "browser-preview", muted: true, autoplay: true, playsinline: true, hidden: true });
+  let publishing = null;
+  const button = h("button", { type: "button", id: "go-live-browser", onclick: () => guarded(async () => {
+    button.disabled = true;
+    try {
+      if (publishing) {
+        await publishing.stop();
+        publishing = null;
+        preview.hidden = true;
+        state.textContent = "Stopped";
+        button.textContent = "Go live from this browser";
+        return;
+      }
+      state.textContent = "Connecting…";
+      publishing = await publishCamera(whipUrl, streamKey, { onState: (s) => { state.textContent = s; } });
+      preview.srcObject = publishing.media;
+      preview.hidden = false;
+      button.textContent = "Stop";
+    } finally {
+      button.disabled = false;
+    }
+  }) }, "Go live from this browser");
+  return h("div", { class: "browser-publisher" }, h("p", {}, button, " ", state), preview);
+}
+
+function ingestPanel(ingest, streamKey) {
+  const rtmpUrl = ingest.rtmp_url;
   return h("section", { class: "panel once", id: "ingest-panel", "aria-labelledby": "ingest-heading" },
     h("h2", { id: "ingest-heading" }, "Ingest settings"),
     h("p", { class: "warning" }, "The stream key is shown only now. Copy it somewhere safe; ",
       "you can create a new key later, but this one cannot be shown again."),
     secretRow("Server (RTMP URL)", rtmpUrl, "ingest-rtmp-url"),
     secretRow("Stream key", streamKey, "ingest-stream-key"),
+    secretRow("WHIP URL (OBS WHIP output: the key is the Bearer token)", ingest.whip_url, "ingest-whip-url"),
+    secretRow("SRT URL (streamid #!::r=live/<key>,m=publish)", ingest.srt_url, "ingest-srt-url"),
+    browserPublisher(ingest.whip_url, streamKey),
     h("details", {},
       h("summary", {}, "OBS and ffmpeg settings"),
       h("p", {}, "OBS: Settings → Stream → Service “Custom…”, paste the server and the key. ",
@@ -177,7 +209,7 @@ function renderConsole() {
       const stream = await api.createStream({ title: data.get("title"), description: data.get("description") || "",
         tags, record: data.get("record") === "on" });
       created.replaceChildren(h("p", {}, "Created ", h("a", { href: `#/console/${stream.id}` }, stream.title), "."),
-        ingestPanel(stream.ingest.rtmp_url, stream.ingest.stream_key));
+        ingestPanel(stream.ingest, stream.ingest.stream_key));
       form.reset();
       loadMine();
       document.getElementById("ingest-stream-key").focus();
