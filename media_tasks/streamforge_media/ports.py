@@ -4,11 +4,11 @@ An adapter (RTMP, WHIP, SRT) asks a `PublishHandler` whether a key may publish, 
 publisher sends to the `MediaSink` it gets back, as hints, tracks' access units and one unpublish.
 The session layer closes a publisher through the adapter's `Disconnector`. Nothing here knows a wire format.
 
-Protocols whose answer depends on why a publish is refused (WHIP's 401 or 409, SRT's reject codes) ask with
-`admit` instead of `start_publish`; a protocol that must decide inside its handshake, before the publish
-itself (SRT's listen callback), first asks `check_key`, which writes nothing. An adapter whose transport
-measures loss and round trip (SRT, WebRTC) makes its `Disconnector` a `TransportStatsSource` too, and
-the session adds those figures to the ingest health.
+Protocols whose answer depends on why a publish is refused (WHIP's 401 or 409, SRT's reject codes) ask an
+`AdmissionHandler` with `admit` instead of `start_publish`; a protocol that must decide inside its handshake,
+before the publish itself (SRT's listen callback), first asks `check_key`, which writes nothing. An adapter
+whose transport measures loss and round trip (SRT, WebRTC) makes its `Disconnector` a `TransportStatsSource`
+too, and the session adds those figures to the ingest health.
 """
 
 from __future__ import annotations
@@ -84,6 +84,10 @@ class TransportStatsSource(Protocol):
 class PublishHandler(Protocol):
     async def start_publish(self, stream_key: str, control: Disconnector) -> MediaSink | None:
         """A sink to accept the publisher, or None to refuse it (bad key, stream busy)."""
+
+
+class AdmissionHandler(PublishHandler, Protocol):
+    """A `PublishHandler` that also says why it refuses, for protocols whose answer depends on it (WHIP, SRT)."""
 
     async def admit(self, stream_key: str, control: Disconnector, *, stream_id: str | None = None) -> Admission:
         """`start_publish` with the reason of a refusal; with `stream_id`, a key of another stream is refused."""

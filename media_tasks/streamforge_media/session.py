@@ -129,7 +129,7 @@ class SessionManager:
         return (await self.admit(stream_key, control)).sink
 
     async def check_key(self, stream_key: str) -> KeyCheck | None:
-        """`PublishHandler.check_key`: two reads (the key's hash, its stream); nothing is written."""
+        """`AdmissionHandler.check_key`: two reads (the key's hash, its stream); nothing is written."""
         key = await self.call(self.store.get_key, hash_stream_key(stream_key))
         if key is None or not key_matches(stream_key, key.key_hash):
             return None

@@ -2,7 +2,7 @@
 
 In the handshake (libsrt's listen callback, on libsrt's thread), before any media flows:
 - the stream id is parsed (`streamid`): malformed → reject 1400, not `m=publish` → 1405;
-- the key is looked up (`PublishHandler.check_key`, two reads, nothing written): unknown, revoked or
+- the key is looked up (`AdmissionHandler.check_key`, two reads, nothing written): unknown, revoked or
   deleted → 1401; the stream already has a live publisher here → 1409;
 - the stream's passphrase, if it has one, is set on the new socket: a caller without it (or with
   another) fails the handshake's key exchange (SRT's own rejection, "bad secret").
@@ -33,7 +33,7 @@ from streamforge_media.ingest.srt import libsrt
 from streamforge_media.ingest.srt.demux import demux
 from streamforge_media.ingest.srt.streamid import StreamIdError, parse_stream_id
 from streamforge_media.media import AccessUnit
-from streamforge_media.ports import MediaSink, PublishHandler, Refusal, TransportStats
+from streamforge_media.ports import AdmissionHandler, MediaSink, Refusal, TransportStats
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class _Pending:
 class SrtServer:
     """`start` binds and listens; `close` stops listening and disconnects every caller."""
 
-    def __init__(self, handler: PublishHandler, settings: SrtSettings | None = None) -> None:
+    def __init__(self, handler: AdmissionHandler, settings: SrtSettings | None = None) -> None:
         self.handler = handler
         self.settings = settings or SrtSettings()
         self.connections: set[SrtConnection] = set()

@@ -38,7 +38,7 @@ from streamforge_media.ingest.whip import passthrough
 from streamforge_media.ingest.whip.frames import CodecError, EncodedFrame, frames_for
 from streamforge_media.ingest.whip.sdp import OfferError, advertise, check_offer, codec_preferences
 from streamforge_media.media import AccessUnit, MediaKind, PublisherHints
-from streamforge_media.ports import MediaSink, PublishHandler, Refusal, TransportStats
+from streamforge_media.ports import AdmissionHandler, MediaSink, Refusal, TransportStats
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _bearer(request: web.Request) -> str | None:
 class WhipEndpoint:
     """The WHIP routes; `add_routes` puts them on the media task's aiohttp application."""
 
-    def __init__(self, handler: PublishHandler, settings: WhipSettings | None = None) -> None:
+    def __init__(self, handler: AdmissionHandler, settings: WhipSettings | None = None) -> None:
         passthrough.install()
         self.handler = handler
         self.settings = settings = settings or WhipSettings()
