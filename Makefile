@@ -9,12 +9,14 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CDK_OUTDIR := cdk.out
 
 APT_DEV := ffmpeg
+# openjdk-17-jdk-headless: LocalStack's DynamoDB (DynamoDB Local) runs on it, and javac builds its agent.
 APT_TEST := ffmpeg chromium gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav openjdk-17-jdk-headless
 PYTEST_ARGS ?=
 
 .PHONY: dev test synth lint format bench deps system-deps-dev system-deps-test web-deps deploy destroy clean
 
+# STREAMFORGE_EMULATOR=localstack: LocalStack (installed on first use) with moto for what it lacks.
 dev: $(VENV)/.installed web-deps system-deps-dev synth
 	$(PY) -m local.dev
 

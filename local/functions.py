@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.emulators import Endpoints
 from local.template import Template, UnresolvableError
 
 log = logging.getLogger("streamforge.local.functions")
@@ -231,12 +232,12 @@ class FunctionRuntime:
         await asyncio.gather(*(pool.stop() for pool in self.pools.values()))
 
 
-def worker_base_env(endpoint_url: str) -> dict[str, str]:
-    """What the Lambda service itself would set, pointed at the emulator."""
+def worker_base_env(endpoints: Endpoints) -> dict[str, str]:
+    """What the Lambda service itself would set, pointed at the emulators."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ", "SSL_CERT_FILE")}
     return {
         **keep,
-        "AWS_ENDPOINT_URL": endpoint_url,
+        **endpoints.environment(),
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",

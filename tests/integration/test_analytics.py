@@ -113,7 +113,7 @@ def test_ingest_health_on_the_bus_shows_in_the_owners_analytics(
               "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", **figures}
     result = emulator(api_platform, "events").put_events(Entries=[{
         "Source": "streamforge.media", "DetailType": "Ingest Health", "Detail": json.dumps(detail),
-        "EventBusName": "streamforge"}])
+        "EventBusName": api_platform.platform.template.resolved["EventBus"].ref}])
     assert result["FailedEntryCount"] == 0, result
 
     seen = wait_for(lambda: analytics(api, owner, stream_id)["ingest"], lambda i: i == figures)
