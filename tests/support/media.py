@@ -78,11 +78,12 @@ def segments(media_url: str) -> list[tuple[float, str]]:
 
 
 def playable(master_url: str) -> bool:
-    """The master, and a first segment of every variant, can be fetched."""
+    """The master, and a first segment of every variant and of the audio rendition (CMAF), can be fetched."""
     variants = variant_urls(master_url)
     if not variants:
         return False
-    for media_url in variants.values():
+    audio = audio_rendition_url(master_url)
+    for media_url in [*variants.values(), *([audio] if audio else [])]:
         segs = segments(media_url)
         if not segs or call("GET", segs[0][1], timeout=5).status != 200:
             return False
