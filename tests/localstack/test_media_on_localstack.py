@@ -25,6 +25,7 @@ from streamforge.events import (
     STREAM_UPDATED,
 )
 from streamforge_media.publisher import S3ObjectStore
+from streamforge_media.segment_format import DEFAULT as SEGMENT_FORMAT
 
 from local.template import Template
 from tests.unit.media.media_support import STREAM_ID, make_config, running_task, start_ffmpeg, wait_for
@@ -62,12 +63,12 @@ def test_media_task_publishes_live_ladder_and_vod_to_localstack_s3(localstack_en
         vod_key = f"vod/{STREAM_ID}/{session_id}/{rendition}/index.m3u8"
         vod = s3.get_object(Bucket=bucket, Key=vod_key)["Body"].read().decode()
         assert vod.rstrip().endswith("#EXT-X-ENDLIST")
-        segments = [line for line in vod.splitlines() if line.endswith(".ts")]
+        segments = [line for line in vod.splitlines() if line.endswith(SEGMENT_FORMAT.extension)]
         assert len(segments) >= 2
         for segment in segments:
-            # Every segment the VOD names resolves to a stored, immutable TS object.
+            # Every segment the VOD names resolves to a stored, immutable object of the segment format.
             key = posixpath.normpath(posixpath.join(posixpath.dirname(vod_key), segment))
-            assert head(key) == ("video/mp2t", "public, max-age=31536000, immutable")
+            assert head(key) == (SEGMENT_FORMAT.content_type, "public, max-age=31536000, immutable")
     assert head(f"thumbs/{STREAM_ID}/latest.jpg")[0] == "image/jpeg"
 
 
