@@ -25,6 +25,8 @@ MOTO_ONLY = {
     "tests/e2e/test_dashboard.py": "the dashboard is served by the local web server, whichever emulator is behind it",
     "tests/e2e/test_whip_srt.py": "WHIP and SRT ingest exercise the media task's protocols, not the emulator; the "
                                   "live pipeline e2e covers the media path on LocalStack",
+    "tests/e2e/test_cmaf_players.py": "hls.js and dash.js playing CMAF exercise the packaging and the CDN, not the "
+                                      "emulator; the live pipeline e2e covers the media path on LocalStack",
 }
 
 
