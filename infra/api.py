@@ -50,7 +50,8 @@ ROUTES: tuple[Route, ...] = (
     Route(POST, "/v1/streams/{id}/keys", c.METADATA_FUNCTION),
     Route(GET, "/v1/streams/{id}/keys", c.METADATA_FUNCTION),
     Route(DELETE, "/v1/streams/{id}/keys/{key_id}", c.METADATA_FUNCTION),
-    Route(GET, "/v1/streams/{id}/sessions", c.METADATA_FUNCTION),
+    Route(GET, "/v1/streams/{id}/sessions", c.METADATA_FUNCTION, public=True),
+    Route(POST, "/v1/streams/{id}/playback", c.ANALYTICS_FUNCTION, public=True),
     Route(POST, "/v1/analytics/heartbeat", c.ANALYTICS_FUNCTION, public=True),
     Route(GET, "/v1/streams/{id}/analytics", c.ANALYTICS_FUNCTION),
 )
@@ -137,8 +138,20 @@ class HttpApi(Construct):
                         public_route,
                         "AwsSolutions-APIG4",
                         f"{route.method.value} {route.path} is public by the API contract (ARCHITECTURE.md §3): "
-                        "sign-up/login/refresh, public profiles and stream directory, and player heartbeats.",
+                        "sign-up/login/refresh, public profiles, the stream directory and sessions, viewer "
+                        "sessions and player heartbeats.",
                     )
+        # Each path's `ANY` route takes the methods no other route of the path does, to the path's function,
+        # which answers 405 with `Allow` (API Gateway itself would answer 404).
+        for path, function_id in sorted({(route.path, route.function_id) for route in ROUTES}):
+            for catch_all in self.api.add_routes(path=path, methods=[apigwv2.HttpMethod.ANY],
+                                                 integration=lambda_integrations[function_id]):
+                suppress(
+                    catch_all,
+                    "AwsSolutions-APIG4",
+                    f"ANY {path} only receives methods that no route of the path takes, and the function answers "
+                    "them with 405 before any handler or data is reached.",
+                )
 
     @property
     def url(self) -> str:

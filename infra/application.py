@@ -9,6 +9,7 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra import constants as c
+from infra.edge import EdgeStack
 from infra.settings import Settings
 from infra.stack import StreamForgeStack
 from infra.support import REPO_ROOT
@@ -32,7 +33,11 @@ def build_app(*, outdir: str = c.OUTDIR, context: dict[str, Any] | None = None) 
         context={**CLI_DEFAULT_CONTEXT, **cdk_json_context(), **(context or {})},
         analytics_reporting=False,
     )
-    stack = StreamForgeStack(app, c.STACK_ID, settings=Settings.from_context(app.node))
+    settings = Settings.from_context(app.node)
+    edge = EdgeStack(app, c.EDGE_STACK_ID, limits=settings.edge_rate_limits)
+    stack = StreamForgeStack(app, c.STACK_ID, settings=settings)
+    # The main stack reads the edge stack's web ACL ARN at deploy time, so the edge stack deploys first.
+    stack.add_stack_dependency(edge)
     # cdk-nag 3 is a policy-validation plugin: any finding not acknowledged with a reason fails the synth.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return app, stack

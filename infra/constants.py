@@ -68,6 +68,11 @@ HTTP_API: Final = "HttpApi"
 HTTP_API_AUTHORIZER: Final = "CognitoJwtAuthorizer"
 HTTP_API_STAGE_NAME: Final = "$default"
 
+# Edge (us-east-1): the API's web ACL and the SSM parameter that names it to the main stack.
+EDGE_STACK_ID: Final = "StreamForgeEdge"
+API_WEB_ACL: Final = "ApiWebAcl"
+API_WEB_ACL_ARN_PARAMETER: Final = "/streamforge/edge/api-web-acl-arn"
+
 # WebSocket API.
 WEBSOCKET_API: Final = "WebSocketApi"
 WEBSOCKET_STAGE_NAME: Final = "live"
@@ -86,6 +91,7 @@ INGEST_HEALTH_DETAIL_TYPE: Final = "Ingest Health"
 # Analytics ingestion.
 HEARTBEAT_QUEUE: Final = "HeartbeatQueue"
 HEARTBEAT_DLQ: Final = "HeartbeatDeadLetterQueue"
+VIEWER_TOKEN_SECRET: Final = "ViewerTokenSecret"
 
 # Storage and distribution.
 MEDIA_BUCKET: Final = "MediaBucket"
@@ -116,6 +122,7 @@ MEDIA_TASK_ROLE: Final = "MediaTaskRole"
 
 # Stack outputs (output name == logical id).
 OUTPUT_API_URL: Final = "ApiUrl"
+OUTPUT_DIRECT_API_URL: Final = "DirectApiUrl"
 OUTPUT_WEBSOCKET_URL: Final = "WebSocketUrl"
 OUTPUT_RTMP_INGEST_URL: Final = "RtmpIngestUrl"
 OUTPUT_RTMPS_INGEST_URL: Final = "RtmpsIngestUrl"

@@ -1,4 +1,6 @@
-"""Web dashboard hosting: `web/` in a private bucket behind its own CloudFront distribution (OAC).
+"""Web dashboard hosting: `web/` in a private bucket behind its own CloudFront distribution (OAC), which also
+serves the HTTP API under `/v1/*`, so the dashboard and the API share one domain and the API gets the edge's
+per-client limits (infra/edge.py).
 
 Besides the files of `web/`, the deployment writes `config.json` with the deployed endpoints, so the
 static dashboard needs no build step to find the API, the WebSocket and the CDN.
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
@@ -26,14 +28,21 @@ WEB_ASSET_EXCLUDE = ["**/*.map", "**/*.md", "package.json", "package-lock.json",
                      "node_modules/hls.js/src", "**/__pycache__", "**/tests"]
 
 
+# CloudFront passes `/v1/*` to the API as it came: every method, query string, header (the Authorization header
+# only through a cache policy), and caches nothing the API does not ask it to (it never does).
+API_PATH_PATTERN = "/v1/*"
+
+
 def _has_files(directory: Path) -> bool:
     return directory.is_dir() and any(path.is_file() for path in directory.rglob("*"))
 
 
 class Dashboard(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, log_bucket: s3.IBucket, runtime_config: Mapping[str, str]
+        self, scope: Construct, construct_id: str, *, log_bucket: s3.IBucket, runtime_config: Mapping[str, str],
+        api_domain: str, web_acl_arn: str,
     ) -> None:
+        """`api_domain` is the HTTP API's execute-api host; `web_acl_arn` the CLOUDFRONT-scope ACL guarding it."""
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
             self,
@@ -57,6 +66,8 @@ class Dashboard(Construct):
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
                 response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
             ),
+            additional_behaviors={API_PATH_PATTERN: self._api_behavior(api_domain)},
+            web_acl_id=web_acl_arn,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
             enable_logging=True,
@@ -67,7 +78,9 @@ class Dashboard(Construct):
         suppress_public_cdn_findings(self.distribution)
 
         # The API document goes beside the dashboard, for its Swagger UI page (web/docs.html).
-        sources = [s3deploy.Source.json_data(c.DASHBOARD_CONFIG_FILE, dict(runtime_config)),
+        # The API is this distribution's `/v1/*`, so the dashboard calls it on its own origin.
+        config = {"apiUrl": self.url, **runtime_config}
+        sources = [s3deploy.Source.json_data(c.DASHBOARD_CONFIG_FILE, config),
                    s3deploy.Source.data("openapi.json", Path(repo_path("docs/openapi.json")).read_text())]
         # `web/` may still be empty; an empty asset directory is not deployable, so it is only added with files.
         if _has_files(Path(repo_path(c.WEB_ASSET_DIR))):
@@ -82,6 +95,28 @@ class Dashboard(Construct):
             distribution_paths=["/*"],
         )
         self._acknowledge_deployment_handler()
+
+    def _api_behavior(self, api_domain: str) -> cloudfront.BehaviorOptions:
+        # TTLs of 0 unless the API says otherwise; a maximum above 0 is what lets the key name Authorization.
+        no_cache = cloudfront.CachePolicy(
+            self,
+            "ApiCachePolicy",
+            min_ttl=Duration.seconds(0),
+            default_ttl=Duration.seconds(0),
+            max_ttl=Duration.seconds(1),
+            header_behavior=cloudfront.CacheHeaderBehavior.allow_list("Authorization"),
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.all(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+        )
+        return cloudfront.BehaviorOptions(
+            origin=origins.HttpOrigin(api_domain, protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+                                      origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2]),
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+            cache_policy=no_cache,
+            # The execute-api endpoint routes on its own Host name, so the viewer's is not passed on.
+            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        )
 
     def _acknowledge_deployment_handler(self) -> None:
         # The handler is a stack-level singleton shared by all BucketDeployments, so it is found by its id prefix.

@@ -1,15 +1,17 @@
-"""Analytics ingestion: viewer heartbeats are queued by the API and aggregated in batches by the consumer."""
+"""Analytics ingestion: viewer heartbeats are queued by the API and aggregated in batches by the consumer; the
+key that signs viewer tokens decides which heartbeats are queued (docs/viewers.md)."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import constants as c
-from infra.support import pin_logical_id
+from infra.support import pin_logical_id, suppress
 
 CONSUMER_TIMEOUT = Duration.seconds(30)
 
@@ -37,6 +39,21 @@ class AnalyticsIngestion(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=5),
         )
         pin_logical_id(self.queue, c.HEARTBEAT_QUEUE)
+
+        self.viewer_token_key = secretsmanager.Secret(
+            self,
+            c.VIEWER_TOKEN_SECRET,
+            description="StreamForge: HMAC key of viewer tokens (POST /v1/streams/{id}/playback)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+        )
+        pin_logical_id(self.viewer_token_key, c.VIEWER_TOKEN_SECRET)
+        suppress(
+            self.viewer_token_key,
+            "AwsSolutions-SMG4",
+            "The key only signs viewer tokens that expire within minutes; rotating it by hand (put a new random "
+            "value) ends the current viewer sessions, which players renew at once, so a rotation Lambda would add "
+            "a moving part for no protection beyond that.",
+        )
 
     def feed(self, consumer: lambda_.Function) -> None:
         consumer.add_event_source(

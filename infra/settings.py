@@ -10,6 +10,11 @@ from aws_cdk.aws_logs import RetentionDays
 from constructs import Node
 
 MAX_RECONNECT_GRACE_SECONDS = 1800
+# A viewer token lives at least long enough for a few heartbeats (10-30 s apart), and short enough that a client
+# holds few at once: docs/viewers.md.
+VIEWER_TOKEN_TTL_RANGE = (30, 900)
+# AWS WAF's bounds for a rate-based rule's limit (requests per evaluation window).
+WAF_RATE_LIMIT_RANGE = (10, 2_000_000_000)
 # Fargate CPU units and the memory (MiB) range each allows.
 _FARGATE_MEMORY_RANGE = {256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384),
                          4096: (8192, 30720), 8192: (16384, 61440), 16384: (32768, 122880)}
@@ -21,6 +26,22 @@ class Rendition:
     width: int
     height: int
     bitrate_kbps: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeRateLimits:
+    """Requests one client address may make per minute before the edge answers 429 (cdk.json `edgeRateLimits`)."""
+
+    api: int  # any /v1/* request
+    auth: int  # /v1/auth/*
+    heartbeat: int  # POST /v1/analytics/heartbeat
+    playback: int  # POST /v1/streams/{id}/playback, per stream
+
+    def __post_init__(self) -> None:
+        low, high = WAF_RATE_LIMIT_RANGE
+        for name, limit in vars(self).items():
+            if not low <= limit <= high:
+                raise ValueError(f"edgeRateLimits.{name}={limit} is outside AWS WAF's {low}..{high}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +61,8 @@ class Settings:
     cors_allow_origins: tuple[str, ...]
     log_retention: RetentionDays
     alarm_email: str | None
+    viewer_token_ttl_seconds: int
+    edge_rate_limits: EdgeRateLimits
 
     def __post_init__(self) -> None:
         if not 0 < self.reconnect_grace_seconds <= MAX_RECONNECT_GRACE_SECONDS:
@@ -52,6 +75,9 @@ class Settings:
             raise ValueError("need 1 <= mediaMinTasks <= mediaMaxTasks")
         if not self.ladder:
             raise ValueError("ladder needs at least one rendition")
+        low, high = VIEWER_TOKEN_TTL_RANGE
+        if not low <= self.viewer_token_ttl_seconds <= high:
+            raise ValueError(f"viewerTokenTtlSeconds must be {low}..{high}")
 
     def ladder_json(self) -> str:
         return json.dumps([vars(r) for r in self.ladder], separators=(",", ":"))
@@ -68,6 +94,9 @@ class Settings:
         # `-c ladder=...` on the CLI arrives as a JSON string, cdk.json gives a list.
         if isinstance(ladder, str):
             ladder = json.loads(ladder)
+        limits = get("edgeRateLimits")
+        if isinstance(limits, str):
+            limits = json.loads(limits)
         certificate_arn = node.try_get_context("rtmpsCertificateArn") or None
         alarm_email = node.try_get_context("alarmEmail") or None
         return cls(
@@ -86,6 +115,8 @@ class Settings:
             cors_allow_origins=_as_list(get("corsAllowOrigins")),
             log_retention=RetentionDays[str(get("logRetention"))],
             alarm_email=alarm_email,
+            viewer_token_ttl_seconds=int(get("viewerTokenTtlSeconds")),
+            edge_rate_limits=EdgeRateLimits(**{name: int(value) for name, value in limits.items()}),
         )
 
 

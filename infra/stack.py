@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Fn, Stack
 from constructs import Construct
 
 from infra import constants as c
@@ -11,6 +11,7 @@ from infra.api import HttpApi
 from infra.dashboard import Dashboard
 from infra.data import Data
 from infra.distribution import MediaDistribution
+from infra.edge import api_web_acl_arn
 from infra.events import Events
 from infra.functions import Functions
 from infra.identity import Identity
@@ -91,6 +92,8 @@ class StreamForgeStack(Stack):
                 "WHIP_INGEST_URL": media.whip_ingest_url,
                 "SRT_INGEST_URL": media.srt_ingest_url,
                 "WEBSOCKET_MANAGEMENT_URL": realtime.management_url,
+                "VIEWER_TOKEN_SECRET_ARN": ingestion.viewer_token_key.secret_arn,
+                "VIEWER_TOKEN_TTL_S": str(settings.viewer_token_ttl_seconds),
                 **observability,
             },
             powertools_layer_version=settings.powertools_layer_version,
@@ -124,6 +127,7 @@ class StreamForgeStack(Stack):
         data.analytics.grant_read_write_data(analytics)
         data.streams.grant_read_data(analytics)
         ingestion.queue.grant_send_messages(analytics)
+        ingestion.viewer_token_key.grant_read(analytics)
 
         data.analytics.grant_read_write_data(consumer)
         data.streams.grant_read_write_data(consumer)
@@ -160,9 +164,11 @@ class StreamForgeStack(Stack):
             self,
             "Dashboard",
             log_bucket=logs_bucket,
+            # The execute-api host, which CloudFront's `/v1/*` behaviour forwards to.
+            api_domain=Fn.select(2, Fn.split("/", api.url)),
+            web_acl_arn=api_web_acl_arn(self),
             runtime_config={
-                # The same keys as the local platform's /config.json, which the dashboard reads.
-                "apiUrl": api.url,
+                # With `apiUrl`, which the dashboard adds, the keys of the local platform's /config.json.
                 "websocketUrl": realtime.url,
                 "cdnUrl": distribution.base_url,
                 "rtmpUrl": media.rtmp_ingest_url,
@@ -182,7 +188,9 @@ class StreamForgeStack(Stack):
         )
 
         outputs = {
-            c.OUTPUT_API_URL: api.url,
+            # Through CloudFront and its web ACL; the direct endpoint has no per-client limits (docs/viewers.md).
+            c.OUTPUT_API_URL: dashboard.url,
+            c.OUTPUT_DIRECT_API_URL: api.url,
             c.OUTPUT_WEBSOCKET_URL: realtime.url,
             c.OUTPUT_RTMP_INGEST_URL: media.rtmp_ingest_url,
             c.OUTPUT_CDN_DOMAIN: distribution.distribution.distribution_domain_name,

@@ -14,5 +14,19 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing system packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# On a freshly booted machine unattended-upgrades often holds the package manager's locks; wait for them
+# (up to APT_LOCK_TIMEOUT_S) instead of failing at once. DPkg::Lock::Timeout makes apt wait for the dpkg
+# lock itself; `apt-get update`'s lock on the package lists is not covered by it on every apt, so an update
+# refused for a lock is tried again until the same deadline.
+timeout_s=${APT_LOCK_TIMEOUT_S:-600}
+lock_wait=(-o "DPkg::Lock::Timeout=$timeout_s")
+deadline=$((SECONDS + timeout_s))
+until errors=$(apt-get "${lock_wait[@]}" update -qq 2>&1 >/dev/null); do
+  if [[ "$errors" != *"lock"* ]] || ((SECONDS >= deadline)); then
+    echo "$errors" >&2
+    exit 1
+  fi
+  echo "waiting for another installer to release the package lists lock" >&2
+  sleep 5
+done
+apt-get "${lock_wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

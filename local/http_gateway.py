@@ -1,7 +1,8 @@
 """The HTTP API, locally: routes, JWT authorizer, throttling and CORS read from the template.
 
 Each request becomes an API Gateway payload v2.0 event for the route's function, and the function's
-answer becomes the HTTP response, as API Gateway does it.
+answer becomes the HTTP response, as API Gateway does it. In front of it, as CloudFront's web ACL is in AWS,
+the edge's per-client limits (local/edge.py), keyed on the client's address.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from local.edge import EdgeRules
 from local.functions import FunctionRuntime, InvocationError
 from local.jwt_authorizer import JwtAuthorizer, Unauthorized, claims_as_api_gateway_strings
 from local.template import LOCAL_ACCOUNT, Template
@@ -247,14 +249,16 @@ ExtraRoute = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class HttpGateway:
     def __init__(self, api: HttpApi, runtime: FunctionRuntime, *,
-                 extra_routes: dict[tuple[str, str], ExtraRoute] | None = None) -> None:
+                 extra_routes: dict[tuple[str, str], ExtraRoute] | None = None, edge: EdgeRules | None = None) -> None:
         self.api = api
         self.runtime = runtime
         self.extra_routes = extra_routes or {}
+        self.edge = edge
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
+        # Any path, a decoded newline included (`.` would stop at it and leave aiohttp's text/plain 404).
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle)
         return app
 
     def _cors_headers(self, origin: str | None) -> dict[str, str]:
@@ -275,6 +279,9 @@ class HttpGateway:
         return response
 
     async def _dispatch(self, request: web.Request, cors: dict[str, str]) -> web.StreamResponse:
+        blocked = self.edge.check(request.remote or "", request.path) if self.edge is not None else None
+        if blocked is not None:
+            return web.Response(status=blocked.status, headers=blocked.headers, body=blocked.body)
         extra = self.extra_routes.get((request.method if request.method != "HEAD" else "GET", request.path))
         if extra is not None:
             return await extra(request)
@@ -288,7 +295,7 @@ class HttpGateway:
             return json_error(413, "payload_too_large", "Request body exceeds 10 MB")
         route, params = self._route(request.method, request.path)
         if route is None:
-            return json_error(404, "not_found", f"No route for {request.method} {request.path}")
+            return json_error(404, "route_not_found", "no such route")
         if self.api.throttle is not None and not self.api.throttle.take():
             return json_error(429, "too_many_requests", "Rate limit exceeded")
         claims = None

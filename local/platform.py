@@ -1,7 +1,6 @@
 """The whole platform on one machine, assembled from the synthesized template.
 
-`make dev` runs it on the standard ports; tests run it on free ports beside a running `make dev`. The AWS
-services come from an embedded moto, or from LocalStack with moto for what LocalStack lacks (local/emulators.py).
+`make dev` runs it on the standard ports; tests run it on free ports beside a running `make dev`.
 """
 
 from __future__ import annotations
@@ -18,10 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from local import localstack
 from local.cdn import Cdn, media_bucket_of
 from local.docs import ApiDocs
-from local.emulators import SERVICES, Endpoints
+from local.edge import EDGE_STACK_NAME, load_edge_rules
 from local.event_sources import QueuePoller, discover_sources
 from local.functions import FunctionRuntime, forward_lines, function_specs, worker_base_env
 from local.http_gateway import HttpGateway, load_http_api
@@ -36,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 MEDIA_STOP_GRACE_S = 3.0
 EMULATOR_START_TIMEOUT_S = 30.0
+MAX_REQUEST_LINE_BYTES = 64 * 1024
 
 
 def free_port() -> int:
@@ -79,7 +78,6 @@ class Ports:
     whip: int = 8889  # the media task's HTTP port: WHIP ingest
     srt: int = 9000  # UDP
     rtmps: int = 1936  # RTMPS with a self-signed certificate
-    moto: int = 4567  # beside LocalStack: moto for the services LocalStack lacks
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -101,8 +99,9 @@ class PlatformConfig:
     with_media: bool = True
     media_env: dict[str, str] = field(default_factory=dict)  # e.g. a short reconnect grace for tests
     web_root: Path = REPO_ROOT / "web"
-    # Suffixes every resource name, so platforms sharing one long-lived emulator (tests on LocalStack) share no data.
-    namespace: str = ""
+    # The edge's per-client limits (the web ACL's rate rules). Tests that share one platform, and so one client
+    # address, turn them off; tests of the limits run a platform of their own with them on.
+    edge_limits: bool = True
 
     @property
     def urls(self) -> dict[str, str]:
@@ -133,7 +132,6 @@ class LocalPlatform:
         self.config = config
         self.template = Template.load(config.assembly_dir)
         self.endpoint_url = config.urls["emulator"]
-        self.endpoints = Endpoints(self.endpoint_url)
         self._moto: asyncio.subprocess.Process | None = None
         self._runners: list[web.AppRunner] = []
         self._pollers: list[QueuePoller] = []
@@ -156,8 +154,6 @@ class LocalPlatform:
         wanted = {name: getattr(ports, name) for name in ports.__dataclass_fields__}
         if self.config.endpoint_url is not None:
             wanted.pop("emulator")
-        else:
-            wanted.pop("moto")
         media = ("rtmp", "rtmps", "whip", "srt")
         if not self.config.with_media:
             for name in media:
@@ -173,25 +169,25 @@ class LocalPlatform:
             raise OSError(f"ports already in use: {', '.join(busy)} (another `make dev`? Change them with "
                           "STREAMFORGE_<NAME>_PORT, or set AWS_ENDPOINT_URL to use a running emulator)")
         if self.config.endpoint_url is None:
-            await self._start_emulator(self.config.ports.emulator)
-        else:
-            await self._fill_in_for_localstack()
-        provisioner = Provisioner(self.template, endpoints=self.endpoints, namespace=self.config.namespace)
+            await self._start_emulator()
+        provisioner = Provisioner(self.template, endpoint_url=self.endpoint_url)
         await asyncio.to_thread(provisioner.provision)
         overrides = self.local_overrides()
         self.runtime = FunctionRuntime(function_specs(self.template, overrides=overrides),
-                                       base_env=worker_base_env(self.endpoints))
+                                       base_env=worker_base_env(self.endpoint_url))
         await self.runtime.start()
         for source in await asyncio.to_thread(discover_sources, self.template, provisioner):
-            poller = QueuePoller(source, self.runtime, endpoint_url=self.endpoints.of("sqs"))
+            poller = QueuePoller(source, self.runtime, endpoint_url=self.endpoint_url)
             poller.start()
             self._pollers.append(poller)
         docs = ApiDocs(pools=self.runtime.pools, public_api_url=self.config.urls["api"],
                        web_root=self.config.web_root)
-        http = HttpGateway(load_http_api(self.template, endpoint_url=self.endpoints.of("cognito-idp")), self.runtime,
-                           extra_routes={("GET", "/health"): self.health, **docs.routes()})
+        edge = load_edge_rules(Template.load(self.config.assembly_dir, EDGE_STACK_NAME)) if self.config.edge_limits \
+            else None
+        http = HttpGateway(load_http_api(self.template, endpoint_url=self.endpoint_url), self.runtime,
+                           extra_routes={("GET", "/health"): self.health, **docs.routes()}, edge=edge)
         self.ws_gateway = WebSocketGateway(load_websocket_api(self.template), self.runtime)
-        cdn = Cdn(bucket=media_bucket_of(self.template), endpoint_url=self.endpoints.of("s3"))
+        cdn = Cdn(bucket=media_bucket_of(self.template), endpoint_url=self.endpoint_url)
         ports = self.config.ports
         await self._serve(http.app(), ports.api)
         await self._serve(self.ws_gateway.app(), ports.websocket)
@@ -200,32 +196,23 @@ class LocalPlatform:
         if self.config.with_media:
             await self._start_media(overrides)
 
-    async def _fill_in_for_localstack(self) -> None:
-        """When the emulator is a LocalStack, moto serves what it lacks; any other emulator serves everything."""
-        offered = await asyncio.to_thread(localstack.services, self.endpoint_url)
-        lacking = [service for service in SERVICES if offered is not None and service not in offered]
-        if lacking:
-            await self._start_emulator(self.config.ports.moto)
-            moto = f"http://{LOOPBACK}:{self.config.ports.moto}"
-            self.endpoints = Endpoints(self.endpoint_url, {service: moto for service in lacking})
-            log.info("LocalStack at %s has no %s: moto serves them on %s", self.endpoint_url, ", ".join(lacking),
-                     moto)
-
-    async def _start_emulator(self, port: int) -> None:
+    async def _start_emulator(self) -> None:
         """moto in a process of its own: in-process moto servers share one state, so two platforms would mix."""
         self._moto = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port),
+            sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.config.ports.emulator),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         self._emulator_logs = asyncio.create_task(forward_lines(self._moto.stdout, logging.getLogger("moto.server"),
                                                                level=logging.DEBUG))
         deadline = asyncio.get_running_loop().time() + EMULATOR_START_TIMEOUT_S
-        while not await asyncio.to_thread(self._emulator_answers, f"http://{LOOPBACK}:{port}"):
+        while not await asyncio.to_thread(self._emulator_answers):
             if self._moto.returncode is not None or asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"the moto server did not start on :{port}")
+                raise RuntimeError(f"the moto server did not start on :{self.config.ports.emulator}")
             await asyncio.sleep(0.1)
 
     async def _serve(self, app: web.Application, port: int) -> None:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+        # aiohttp's 8 KB line limit would answer a long URL with its own text/plain 400 before any gateway code.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1, max_line_size=MAX_REQUEST_LINE_BYTES,
+                               max_field_size=MAX_REQUEST_LINE_BYTES)
         await runner.setup()
         await web.TCPSite(runner, LOOPBACK if self.config.public_host == LOOPBACK else "0.0.0.0", port,
                           reuse_address=True).start()
@@ -264,7 +251,7 @@ class LocalPlatform:
         env.update({k: v for k, v in overrides.items() if k in declared})
         env.update({k: v for k, v in os.environ.items() if k.startswith("STREAMFORGE_")})
         env.update(self.config.media_env)
-        base = worker_base_env(self.endpoints)
+        base = worker_base_env(self.endpoint_url)
         pythonpath = os.pathsep.join(str(REPO_ROOT / p) for p in ("media_tasks", "layers/shared/python"))
         ports = self.config.ports
         cert, key = self_signed_certificate(REPO_ROOT / "build" / "rtmps", self.config.public_host)
@@ -281,10 +268,8 @@ class LocalPlatform:
 
     async def health(self, _: web.Request | None = None) -> web.Response:
         ports = self.config.ports
-        emulators = {self.endpoints.default, *self.endpoints.elsewhere.values()}
-        emulators_up = await asyncio.gather(*(asyncio.to_thread(self._emulator_answers, url) for url in emulators))
         components: dict[str, Any] = {
-            "emulator": "ok" if all(emulators_up) else "down",
+            "emulator": "ok" if await asyncio.to_thread(self._emulator_answers) else "down",
             "http_api": "ok",
             "websocket": "ok" if port_answers(ports.websocket) else "down",
             "cdn": "ok" if port_answers(ports.cdn) else "down",
@@ -300,12 +285,11 @@ class LocalPlatform:
         return web.json_response({"status": "ok" if healthy else "degraded", "components": components},
                                  status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
-    @staticmethod
-    def _emulator_answers(endpoint_url: str) -> bool:
+    def _emulator_answers(self) -> bool:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(f"{endpoint_url}/moto-api/", timeout=2):
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2):
                 return True
         except OSError as error:
             # LocalStack and others answer on the root; any HTTP answer means alive.

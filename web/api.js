@@ -110,5 +110,8 @@ export const api = {
   revokeKey: (id, keyId) => request("DELETE",
     `/v1/streams/${encodeURIComponent(id)}/keys/${encodeURIComponent(keyId)}`, { auth: true }),
   analytics: (id) => request("GET", `/v1/streams/${encodeURIComponent(id)}/analytics`, { auth: true }),
+  // A viewer session of a live stream: {viewer_id, viewer_token, expires_in, playback_url}.
+  playback: (id, viewerId) => request("POST", `/v1/streams/${encodeURIComponent(id)}/playback`,
+    { body: { viewer_id: viewerId } }),
   heartbeat: (beat) => request("POST", "/v1/analytics/heartbeat", { body: beat }),
 };

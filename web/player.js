@@ -1,10 +1,13 @@
-// The watch page: hls.js (or native HLS) playback, live status and viewer count, analytics heartbeats.
+// The watch page: hls.js (or native HLS) playback, live status and viewer count, and the viewer session whose
+// token makes the analytics heartbeats count (docs/viewers.md).
 
 import { api } from "./api.js";
 import { formatCount, guarded, h, showError } from "./dom.js";
 import { live } from "./live.js";
 
 const HEARTBEAT_MS = 15000;
+// A session is renewed when this share of its token's lifetime has passed, so heartbeats never carry an expired one.
+const RENEW_AT = 0.8;
 const VIEWER_KEY = "streamforge.viewer_id";
 // Right after a stream goes live its first playlist may be seconds away; keep trying for about a minute.
 const MAX_LOAD_RETRIES = 20;
@@ -148,6 +151,8 @@ export function renderWatch(main, streamId) {
     title, owner, h("p", { class: "meta" }, status, " ", viewers), video, notice, events));
 
   const player = new Player(video, (state) => { video.dataset.state = state; });
+  // The viewer session: its token goes with every heartbeat, and is renewed before it expires.
+  const viewer = { token: null, renewAt: 0, starting: null };
   let stream = null;
   let waitingSince = null;
   let bufferingMs = 0;
@@ -167,6 +172,7 @@ export function renderWatch(main, streamId) {
       notice.textContent = "This stream is offline. It will start here when it goes live.";
       // A later session plays from the start of its own playlist, not from this player's state.
       player.stop();
+      viewer.token = null;
     } else {
       notice.textContent = stream.status === "reconnecting" ? "The broadcaster is reconnecting…" : "";
       player.start(stream.playback_url);
@@ -174,13 +180,32 @@ export function renderWatch(main, streamId) {
   };
   const reload = () => guarded(async () => apply(await api.stream(streamId)));
 
-  const beat = () => {
+  // A session (a viewer token) for the live stream; null when the stream is not live or the API refuses.
+  const viewerToken = async () => {
+    if (viewer.token && Date.now() < viewer.renewAt) return viewer.token;
+    viewer.starting ||= api.playback(streamId, viewerId()).then((started) => {
+      viewer.token = started.viewer_token;
+      viewer.renewAt = Date.now() + started.expires_in * 1000 * RENEW_AT;
+      return viewer.token;
+    }).catch(() => null).finally(() => { viewer.starting = null; });
+    return viewer.starting;
+  };
+
+  const beat = async () => {
     if (!stream || stream.status === "offline" || video.paused) return;
+    const token = await viewerToken();
+    if (!token) return; // not live yet, or refused: a heartbeat without a token would count for nothing
     const level = player.hls && player.hls.levels[player.hls.currentLevel];
-    const body = { stream_id: streamId, viewer_id: viewerId(), buffering_ms: Math.round(bufferingMs) };
+    const body = { stream_id: streamId, viewer_id: viewerId(), viewer_token: token,
+      buffering_ms: Math.round(bufferingMs) };
     if (level && level.height) body.rendition = `${level.height}p`;
     bufferingMs = 0;
-    api.heartbeat(body).catch(() => {}); // a lost heartbeat only costs one data point
+    try {
+      const answer = await api.heartbeat(body);
+      if (!answer.counted) viewer.token = null; // expired while the tab slept: the next beat starts a session
+    } catch {
+      // a lost heartbeat only costs one data point
+    }
   };
 
   video.addEventListener("waiting", () => { waitingSince = performance.now(); });

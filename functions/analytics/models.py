@@ -5,19 +5,43 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, Field
-from streamforge.models import StreamId, StrictModel
+from streamforge.models import INTEGRAL, StreamId, StrictModel
+
+from analytics.viewer_tokens import MAX_TOKEN_CHARS
+
+ViewerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$",
+                                description="An opaque id the player keeps for its viewer")]
+ViewerToken = Annotated[str, Field(
+    min_length=1, max_length=MAX_TOKEN_CHARS, pattern=r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+$",
+    description="From `POST /v1/streams/{stream_id}/playback`; a secret of this viewer's session")]
 
 
 class HeartbeatRequest(StrictModel):
     stream_id: StreamId
-    viewer_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$",
-                                    description="An opaque id the player keeps for its viewer")]
+    viewer_id: ViewerId
+    viewer_token: ViewerToken | None = Field(
+        default=None, description="Without a valid token for this stream and viewer, the heartbeat counts for nothing")
     rendition: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")] | None = None
-    buffering_ms: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    buffering_ms: Annotated[int, Field(ge=0, le=600_000), INTEGRAL] | None = None
 
 
 class HeartbeatAccepted(BaseModel):
     accepted: bool = True
+    counted: bool = Field(description="Whether it counts towards viewers and watch time (a valid viewer token)")
+
+
+class PlaybackRequest(StrictModel):
+    viewer_id: ViewerId | None = Field(default=None, description="Keep it across sessions so a returning viewer "
+                                                                 "counts once; made for you when left out")
+
+
+class PlaybackSession(BaseModel):
+    stream_id: StreamId
+    viewer_id: str
+    viewer_token: str = Field(description="Send with every heartbeat of this session; start a new session before "
+                                          "it expires")
+    expires_in: int = Field(description="Seconds until the viewer token expires")
+    playback_url: str
 
 
 class IngestStats(BaseModel):

@@ -9,9 +9,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from streamforge.api import AUTH, create_resolver, make_lambda_handler, no_content, require_caller, responses
 from streamforge.aws import client
 from streamforge.config import EnvConfig
-from streamforge.errors import Conflict, Unprocessable
+from streamforge.errors import Conflict
 from streamforge.models import STREAM_ID_PATTERN
 from streamforge.observability import metrics
+from streamforge.pagination import CURSOR_PATTERN
 
 from metadata.models import (
     CreateKeyRequest,
@@ -114,21 +115,23 @@ def create_stream(
         try:
             created = create(payload=payload)
         except IdempotencyValidationError as exc:
-            raise Unprocessable("this Idempotency-Key was used with a different request body",
-                                code="idempotency_key_reused") from exc
+            # 409 (not the 422 of the IETF draft): the body is valid; what it conflicts with is the key's first use.
+            raise Conflict("this Idempotency-Key was used with a different request body",
+                           code="idempotency_key_reused") from exc
         except IdempotencyAlreadyInProgressError as exc:
             raise Conflict("a request with this Idempotency-Key is in progress", code="request_in_progress") from exc
     metrics.add_metric(name="StreamCreated", unit=MetricUnit.Count, value=1)
     return CreateStreamResponse.model_validate(created)
 
 
-@app.get("/v1/streams", tags=["streams"], summary="List streams", responses=responses(200, StreamList))
+@app.get("/v1/streams", tags=["streams"], summary="List streams", responses=responses(200, StreamList, 404))
 def list_streams(
     status: Annotated[Literal["live", "offline", "reconnecting"] | None, Query()] = None,
     owner: Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9\-_]+$",
                                        description="Owner's user id")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(min_length=3, max_length=2048, pattern=CURSOR_PATTERN,
+                                        description="`next_cursor` of the previous page")] = None,
 ) -> StreamList:
     items, next_cursor = service().list_streams(status=status, owner_id=owner, limit=limit, cursor=cursor)
     return StreamList.model_validate({"items": items, "next_cursor": next_cursor})

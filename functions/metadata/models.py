@@ -6,9 +6,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
-from streamforge.models import PartialUpdate, StreamId, StrictModel
+from streamforge.models import INTEGRAL, PartialUpdate, StreamId, StrictModel
 
-Title = Annotated[str, Field(min_length=1, max_length=120)]
+# Spelled out rather than `\S`: regex engines disagree on which Unicode characters are whitespace.
+Title = Annotated[str, Field(min_length=1, max_length=120, pattern=r"[^\t\n\v\f\r ]",
+                            description="Not only spaces")]
 Description = Annotated[str, Field(max_length=2000)]
 Tag = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _\-]*$")]
 Tags = Annotated[list[Tag], Field(max_length=10)]
@@ -36,7 +38,7 @@ class UpdateStreamRequest(PartialUpdate):
     description: Description | SkipJsonSchema[None] = None
     tags: Tags | SkipJsonSchema[None] = None
     record: bool | SkipJsonSchema[None] = None
-    reconnect_grace_s: Annotated[int, Field(ge=0, le=1800)] | SkipJsonSchema[None] = None
+    reconnect_grace_s: Annotated[int, Field(ge=0, le=1800), INTEGRAL] | SkipJsonSchema[None] = None
 
 
 class IngestUrls(BaseModel):

@@ -71,7 +71,7 @@ class StreamService:
     def get(self, stream_id: str) -> dict[str, Any]:
         stream = self._repo.get(stream_id)
         if stream is None:
-            raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
+            raise NotFound("no such stream", code="stream_not_found")
         return self.detail(stream)
 
     def list_streams(self, *, status: str | None, owner_id: str | None, limit: int,
@@ -93,7 +93,7 @@ class StreamService:
         try:
             updated = self._repo.update(stream_id, {**changed, "updated_at": utc_now_iso()})
         except StreamNotFound as exc:
-            raise NotFound(f"stream {stream_id} not found", code="stream_not_found") from exc
+            raise NotFound("no such stream", code="stream_not_found") from exc
         self._emit_updated(updated, {k: v for k, v in changed.items() if k in PUBLIC_FIELDS})
         return self.detail(updated)
 
@@ -105,7 +105,7 @@ class StreamService:
         try:
             self._repo.mark_deleted(stream_id, utc_now_iso())
         except StreamNotFound as exc:
-            raise NotFound(f"stream {stream_id} not found", code="stream_not_found") from exc
+            raise NotFound("no such stream", code="stream_not_found") from exc
         self._emit_updated(stream, {"deleted": True})
 
     # -- keys ------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class StreamService:
         self._owned(stream_id, caller_id)
         match = next((k for k in self._repo.list_keys(stream_id) if k["key_id"] == key_id), None)
         if match is None:
-            raise NotFound(f"key {key_id} not found", code="key_not_found")
+            raise NotFound("no such key of this stream", code="key_not_found")
         self._repo.delete_key(match["key_hash"])
         logger.info("stream key revoked", stream_id=stream_id, key_id=key_id)
 
@@ -140,7 +140,7 @@ class StreamService:
 
     def list_sessions(self, stream_id: str) -> list[dict[str, Any]]:
         if self._repo.get(stream_id) is None:
-            raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
+            raise NotFound("no such stream", code="stream_not_found")
         sessions = []
         for s in self._repo.list_sessions(stream_id):
             ended = s.get("status") == "ended"
@@ -182,7 +182,7 @@ class StreamService:
     def _owned(self, stream_id: str, caller_id: str) -> dict[str, Any]:
         stream = self._repo.get(stream_id)
         if stream is None:
-            raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
+            raise NotFound("no such stream", code="stream_not_found")
         if stream["owner_id"] != caller_id:
             raise Forbidden("only the stream's owner may do this", code="not_owner")
         return stream

@@ -97,14 +97,14 @@ def get_user(username: UsernameParam) -> PublicProfile:
 
 
 @app.put("/v1/users/<username>/follow", security=AUTH, tags=["users"], summary="Follow a channel (idempotent)",
-         responses=responses(200, FollowState, 401, 404))
+         responses=responses(200, FollowState, 401, 404, 409))
 def follow(username: UsernameParam) -> FollowState:
     caller = require_caller(app)
     return FollowState.model_validate(service().follow(caller.user_id, username.lower()))
 
 
 @app.delete("/v1/users/<username>/follow", security=AUTH, tags=["users"], summary="Unfollow a channel (idempotent)",
-            responses=responses(200, FollowState, 401, 404))
+            responses=responses(200, FollowState, 401, 404, 409))
 def unfollow(username: UsernameParam) -> FollowState:
     caller = require_caller(app)
     return FollowState.model_validate(service().unfollow(caller.user_id, username.lower()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.errors import BadRequest, NotFound, Unauthorized
+from streamforge.errors import Conflict, NotFound, Unauthorized
 from streamforge.events import utc_now_iso
 from streamforge.observability import logger
 from streamforge.streams import StreamsReader, effective_viewer_count
@@ -71,14 +71,14 @@ class UsersService:
     def follow(self, caller_id: str, username: str) -> dict[str, Any]:
         target = self._by_username(username)
         if target["user_id"] == caller_id:
-            raise BadRequest("you cannot follow yourself", code="cannot_follow_self")
+            raise Conflict("you cannot follow yourself", code="cannot_follow_self")
         self._repo.follow(caller_id, target["user_id"], utc_now_iso())
         return self._follow_state(username, following=True)
 
     def unfollow(self, caller_id: str, username: str) -> dict[str, Any]:
         target = self._by_username(username)
         if target["user_id"] == caller_id:
-            raise BadRequest("you cannot follow yourself", code="cannot_follow_self")
+            raise Conflict("you cannot follow yourself", code="cannot_follow_self")
         self._repo.unfollow(caller_id, target["user_id"])
         return self._follow_state(username, following=False)
 
@@ -90,7 +90,7 @@ class UsersService:
     def _by_username(self, username: str) -> dict[str, Any]:
         profile = self._repo.get_profile_by_username(username)
         if profile is None:
-            raise NotFound(f"user {username} not found", code="user_not_found")
+            raise NotFound("no such user", code="user_not_found")
         return profile
 
     def _live(self, stream: dict[str, Any]) -> dict[str, Any]:

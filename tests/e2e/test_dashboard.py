@@ -142,6 +142,8 @@ def test_broadcaster_creates_a_stream_publishes_and_a_viewer_watches_it(platform
             expect(viewer.locator("#stream-status")).to_have_text("live")
             # Pushed over the WebSocket by the fan-out of `Stream Live`.
             expect(viewer.locator("#stream-events")).to_contain_text("went live")
+            # The player's heartbeats carry its viewer session's token, so they count: this page is one viewer.
+            expect(viewer.locator("#viewer-count")).to_have_text("1 viewer", timeout=UI_TIMEOUT_MS)
         except (PlaywrightError, AssertionError) as error:
             state = viewer.evaluate(PLAYER_STATE)
             raise AssertionError(f"{error}\nplayer: {state}\nconsole: {viewer_console[-20:]}\n"

@@ -13,9 +13,10 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from aws_cdk import App
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
+from infra import constants as c
 from infra.application import build_app
 from infra.stack import StreamForgeStack
 
@@ -25,6 +26,7 @@ class Synth:
     app: App
     stack: StreamForgeStack
     template: Template
+    edge_template: Template  # the us-east-1 stack of the API's web ACL (infra/edge.py)
     outdir: Path
 
     @property
@@ -54,8 +56,11 @@ class Synth:
 
 def synthesize(outdir: Path, context: dict[str, Any] | None = None) -> Synth:
     app, stack = build_app(outdir=str(outdir), context=context)
+    edge = app.node.find_child(c.EDGE_STACK_ID)
+    assert isinstance(edge, Stack)
     # Template.from_stack runs the full synth, including the cdk-nag validation plugin.
-    return Synth(app=app, stack=stack, template=Template.from_stack(stack), outdir=outdir)
+    return Synth(app=app, stack=stack, template=Template.from_stack(stack), edge_template=Template.from_stack(edge),
+                 outdir=outdir)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from infra.application import cdk_json_context
 from tests.infra.conftest import Synth, mentions
 
 pytestmark = pytest.mark.infra
@@ -23,9 +24,10 @@ CONTRACT_ENV = {
     "STREAMS_TABLE", "STREAM_KEYS_TABLE", "SESSIONS_TABLE", "USERS_TABLE", "ANALYTICS_TABLE", "CONNECTIONS_TABLE",
     "IDEMPOTENCY_TABLE", "MEDIA_BUCKET", "EVENT_BUS_NAME", "HEARTBEAT_QUEUE_URL", "USER_POOL_ID",
     "USER_POOL_CLIENT_ID", "AUTO_CONFIRM_SIGNUP", "CDN_BASE_URL", "RTMP_INGEST_URL", "WEBSOCKET_MANAGEMENT_URL",
-    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL",
+    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "VIEWER_TOKEN_SECRET_ARN",
+    "VIEWER_TOKEN_TTL_S",
 }
-# ARCHITECTURE.md §3: (method, path, function, public).
+# ARCHITECTURE.md §3 and §6b: (method, path, function, public).
 ROUTES = [
     ("POST", "/v1/auth/signup", "UsersFunction", True),
     ("POST", "/v1/auth/login", "UsersFunction", True),
@@ -43,7 +45,8 @@ ROUTES = [
     ("POST", "/v1/streams/{id}/keys", "MetadataFunction", False),
     ("GET", "/v1/streams/{id}/keys", "MetadataFunction", False),
     ("DELETE", "/v1/streams/{id}/keys/{key_id}", "MetadataFunction", False),
-    ("GET", "/v1/streams/{id}/sessions", "MetadataFunction", False),
+    ("GET", "/v1/streams/{id}/sessions", "MetadataFunction", True),
+    ("POST", "/v1/streams/{id}/playback", "AnalyticsFunction", True),
     ("POST", "/v1/analytics/heartbeat", "AnalyticsFunction", True),
     ("GET", "/v1/streams/{id}/analytics", "AnalyticsFunction", False),
 ]
@@ -96,6 +99,8 @@ def test_function_environment_follows_the_contract(synth: Synth, function_id: st
     assert mentions(env["CDN_BASE_URL"], "MediaDistribution") and mentions(env["CDN_BASE_URL"], "https://")
     assert mentions(env["RTMP_INGEST_URL"], "rtmp://") and mentions(env["RTMP_INGEST_URL"], ":1935/live")
     assert mentions(env["WEBSOCKET_MANAGEMENT_URL"], "WebSocketApi")
+    assert env["VIEWER_TOKEN_SECRET_ARN"] == {"Ref": "ViewerTokenSecret"}
+    assert env["VIEWER_TOKEN_TTL_S"] == str(cdk_json_context()["viewerTokenTtlSeconds"])
 
 
 def test_jwt_authorizer_trusts_the_user_pool_and_client(synth: Synth) -> None:
@@ -123,8 +128,19 @@ def test_http_route(synth: Synth, method: str, path: str, function_id: str, publ
         assert "AuthorizerId" in route
 
 
+def test_each_path_takes_other_methods_to_its_function_which_answers_405(synth: Synth) -> None:
+    """API Gateway would answer 404 to a method no route takes; each path's public `ANY` route brings it to the
+    function of the path, which answers 405 with `Allow` (streamforge.api)."""
+    routes = _routes_of(synth, "HttpApi")
+    for path, function_id in {(p, f) for _, p, f, _ in ROUTES}:
+        catch_all = routes[f"ANY {path}"]
+        assert _integration_function(synth, catch_all) == function_id
+        assert catch_all["AuthorizationType"] == "NONE"
+
+
 def test_http_api_has_only_the_contract_routes_throttling_and_cors(synth: Synth) -> None:
-    assert set(_routes_of(synth, "HttpApi")) == {f"{m} {p}" for m, p, *_ in ROUTES}
+    assert set(_routes_of(synth, "HttpApi")) == ({f"{m} {p}" for m, p, *_ in ROUTES}
+                                                 | {f"ANY {p}" for _, p, *_ in ROUTES})
     api = synth.resources["HttpApi"]["Properties"]
     assert api["ProtocolType"] == "HTTP"
     assert "Authorization" in api["CorsConfiguration"]["AllowHeaders"]

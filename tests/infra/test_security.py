@@ -23,7 +23,7 @@ TABLE_ACCESS: dict[str, dict[str, str]] = {
     "NotificationsFunction": {"ConnectionsTable": "rw", "StreamsTable": "r", "UsersTable": "r"},
     "NotificationsFanoutFunction": {"ConnectionsTable": "rw", "UsersTable": "r", "StreamsTable": "r"},
 }
-OUTPUTS = ["ApiUrl", "WebSocketUrl", "RtmpIngestUrl", "CdnDomain", "UserPoolId", "UserPoolClientId",
+OUTPUTS = ["ApiUrl", "DirectApiUrl", "WebSocketUrl", "RtmpIngestUrl", "CdnDomain", "UserPoolId", "UserPoolClientId",
            "MediaBucketName", "DashboardUrl", "AlarmTopicArn", "OperationsDashboardName"]
 
 
@@ -71,6 +71,29 @@ def test_cognito_and_bus_permissions_are_scoped(synth: Synth) -> None:
         expected = function_id in ("MetadataFunction", "AnalyticsConsumerFunction")
         assert bool(puts) == expected, function_id
         assert all(s["Resource"] == {"Fn::GetAtt": ["EventBus", "Arn"]} for s in puts)
+
+
+def test_only_the_analytics_function_reads_the_viewer_token_key(synth: Synth) -> None:
+    for function_id in TABLE_ACCESS:
+        reads = [s for s in synth.function_statements(function_id)
+                 if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+        if function_id != "AnalyticsFunction":
+            assert not reads, function_id
+            continue
+        (statement,) = reads
+        assert set(as_list(statement["Action"])) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+        assert statement["Resource"] == {"Ref": "ViewerTokenSecret"}
+
+
+def test_the_api_schema_states_the_user_pools_password_policy(synth: Synth) -> None:
+    """A password the sign-up schema allows is one Cognito takes (users.models holds the policy a second time)."""
+    from users import models
+
+    policy = synth.resources["UserPool"]["Properties"]["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] == models.PASSWORD_MIN_LENGTH
+    assert all(policy[f"Require{kind}"] for kind in ("Lowercase", "Uppercase", "Numbers", "Symbols"))
+    for lookahead in ("[a-z]", "[A-Z]", "[0-9]", "[\\^$*."):
+        assert lookahead in models.PASSWORD_PATTERN
 
 
 def test_no_policy_grants_wildcard_actions(synth: Synth) -> None:

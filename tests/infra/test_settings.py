@@ -23,6 +23,8 @@ def test_cdk_json_context_is_valid_and_cli_strings_are_parsed() -> None:
     assert settings.cors_allow_origins == ("https://a.example", "https://b.example")
     assert settings.rtmps_certificate_arn is None
     assert [r.height for r in settings.ladder] == [1080, 720, 480, 360, 160]
+    cli = _settings(edgeRateLimits='{"api": 900, "auth": 30, "heartbeat": 90, "playback": 12}')
+    assert (cli.edge_rate_limits.auth, cli.edge_rate_limits.playback) == (30, 12)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +35,8 @@ def test_cdk_json_context_is_valid_and_cli_strings_are_parsed() -> None:
         {"mediaMinTasks": 3, "mediaMaxTasks": 2},
         {"ladder": []},
         {"autoConfirmSignup": "maybe"},
+        {"viewerTokenTtlSeconds": 5},
+        {"edgeRateLimits": {"api": 600, "auth": 5, "heartbeat": 60, "playback": 10}},  # under AWS WAF's 10
     ],
 )
 def test_invalid_context_is_rejected(overrides: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from local.cdn import media_bucket_of
 from tests.support.http import call
 from tests.support.media import wait_for
 from tests.support.platform import PlatformThread
+from tests.support.streams import go_live, start_viewing
 from tests.support.users import create_stream, sign_up_and_log_in
 from tests.support.ws import Listener
 
@@ -97,11 +98,12 @@ def test_websocket_connect_checks_the_token(api_platform: PlatformThread) -> Non
 def test_subscribers_are_pushed_the_viewer_count(api_platform: PlatformThread) -> None:
     api = api_platform.urls["api"]
     stream = create_stream(api, sign_up_and_log_in(api), "viewers push")
+    go_live(api_platform, stream["id"])
     with Listener(api_platform.urls["websocket"], subscribe=[stream["id"]]) as listener:
         wait_for(lambda: [m for m in listener.messages if m.get("type") == "subscribed"], 10, "the subscribe reply")
         for viewer in ("v1", "v2", "v3"):
-            reply = call("POST", f"{api}/v1/analytics/heartbeat", {"stream_id": stream["id"], "viewer_id": viewer})
-            assert reply.status == 202
+            reply = start_viewing(api, stream["id"], viewer).heartbeat()
+            assert reply.status == 202 and reply.json["counted"]
         pushed = wait_for(lambda: [m for m in listener.of_type("viewers", stream["id"]) if m["viewer_count"] == 3],
                           15, "a viewers message with 3 viewers")
     assert isinstance(pushed[0]["seq"], int) and pushed[0]["at"]

@@ -1,4 +1,5 @@
-"""The REST operations ARCHITECTURE.md §3 promises, with the path parameters our routes use."""
+"""The REST operations ARCHITECTURE.md §3 (and §6b's viewer sessions) promise, with the path parameters our routes
+use."""
 
 from __future__ import annotations
 
@@ -10,5 +11,6 @@ ARCHITECTURE_OPERATIONS = {
     ("PATCH", "/v1/streams/{stream_id}"), ("DELETE", "/v1/streams/{stream_id}"),
     ("POST", "/v1/streams/{stream_id}/keys"), ("GET", "/v1/streams/{stream_id}/keys"),
     ("DELETE", "/v1/streams/{stream_id}/keys/{key_id}"), ("GET", "/v1/streams/{stream_id}/sessions"),
-    ("POST", "/v1/analytics/heartbeat"), ("GET", "/v1/streams/{stream_id}/analytics"),
+    ("POST", "/v1/streams/{stream_id}/playback"), ("POST", "/v1/analytics/heartbeat"),
+    ("GET", "/v1/streams/{stream_id}/analytics"),
 }

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -21,17 +21,25 @@ class Reply:
 
 
 def call(method: str, url: str, body: Any = None, *, token: str | None = None,
-         headers: dict[str, str] | None = None, raw_body: bytes | None = None, timeout: float = 30) -> Reply:
+         headers: dict[str, str] | None = None, raw_body: bytes | None = None, timeout: float = 30,
+         content_type: str | None = "application/json", client: str | None = None) -> Reply:
+    """One request. A body (`body` as JSON, or `raw_body`) goes with `content_type`, or with no Content-Type at all
+    when it is None. `client` is the local address to call from, so one test can be several clients (any
+    127.x.y.z on Linux); None leaves it to the system."""
     data = raw_body if raw_body is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
+    parts = urlsplit(url)
+    sent = {"Host": parts.netloc}
+    if data is not None and content_type is not None:
+        sent["Content-Type"] = content_type
     if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
+        sent["Authorization"] = f"Bearer {token}"
+    sent.update(headers or {})
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout,
+                                            source_address=(client, 0) if client else None)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return Reply(response.status, dict(response.headers), response.read())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, dict(error.headers or {}), error.read())
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, path, body=data, headers=sent)
+        response = connection.getresponse()
+        return Reply(response.status, dict(response.headers), response.read())
+    finally:
+        connection.close()

@@ -1,32 +1,25 @@
-"""Run the local platform inside the test process, on free ports, in a background event loop.
-
-On `moto` each platform embeds a moto server of its own. On `localstack` every platform shares the LocalStack at
-STREAMFORGE_LOCALSTACK_ENDPOINT (`make test` starts one) under a namespace of its own, with a moto of its own for
-what LocalStack lacks.
-"""
+"""Run the local platform inside the test process, on free ports, in a background event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from local.edge import EDGE_STACK_NAME
 from local.platform import REPO_ROOT, LocalPlatform, PlatformConfig, Ports
+from local.template import STACK_NAME
 
 READY_TIMEOUT_S = 120
 
 
 def ensure_synthesized(assembly_dir: Path = REPO_ROOT / "cdk.out") -> Path:
     """`make test` synthesizes first; a bare `pytest` run synthesizes here."""
-    if not (assembly_dir / "StreamForge.template.json").exists():
+    if not all((assembly_dir / f"{stack}.template.json").exists() for stack in (STACK_NAME, EDGE_STACK_NAME)):
         subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, check=True, capture_output=True)
     return assembly_dir
 
@@ -66,18 +59,8 @@ class PlatformThread:
             self._thread.join(timeout=10)
 
 
-def localstack_endpoint() -> str:
-    endpoint = os.environ.get("STREAMFORGE_LOCALSTACK_ENDPOINT")
-    if not endpoint:
-        pytest.skip("STREAMFORGE_LOCALSTACK_ENDPOINT is not set (make test starts LocalStack and sets it)")
-    return endpoint
-
-
 def start_platform(*, with_media: bool, assembly_dir: Path | None = None,
-                   media_env: dict[str, str] | None = None, emulator: str = "moto") -> PlatformThread:
-    on_localstack = emulator == "localstack"
+                   media_env: dict[str, str] | None = None, edge_limits: bool = True) -> PlatformThread:
     config = PlatformConfig(assembly_dir=assembly_dir or ensure_synthesized(), ports=Ports.free(),
-                            with_media=with_media, media_env=media_env or {},
-                            endpoint_url=localstack_endpoint() if on_localstack else None,
-                            namespace=uuid.uuid4().hex[:8] if on_localstack else "")
+                            with_media=with_media, media_env=media_env or {}, edge_limits=edge_limits)
     return PlatformThread(config).start()

@@ -52,7 +52,8 @@ def _reset_caches() -> None:
     client.cache_clear()
     for cached in (users.handler.service, metadata.handler.service, metadata.handler.config,
                    metadata.handler._idempotent_create, analytics.handler.config, analytics.handler.streams,
-                   analytics.handler.store, analytics.consumer.default_store):
+                   analytics.handler.store, analytics.handler.viewer_sessions, analytics.handler._secrets,
+                   analytics.consumer.default_store):
         cached.cache_clear()
 
 
@@ -77,7 +78,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
         queue = boto3.client("sqs").create_queue(QueueName="heartbeats")["QueueUrl"]
         boto3.client("events").create_event_bus(Name="streamforge")
+        viewer_key = boto3.client("secretsmanager").create_secret(Name="viewer-token-key",
+                                                                  SecretString="unit-test-signing-key")["ARN"]
         env.update(USER_POOL_ID=pool, USER_POOL_CLIENT_ID=app_client, HEARTBEAT_QUEUE_URL=queue,
+                   VIEWER_TOKEN_SECRET_ARN=viewer_key, VIEWER_TOKEN_TTL_S="120",
                    EVENT_BUS_NAME="streamforge", AUTO_CONFIRM_SIGNUP="true", CDN_BASE_URL="http://cdn.test",
                    RTMP_INGEST_URL="rtmp://ingest.test:1935/live")
         for name, value in env.items():

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from streamforge import keys
 from streamforge.config import ConfigError, EnvConfig
 from streamforge.ddb import from_item, to_item
-from streamforge.errors import BadRequest
+from streamforge.errors import NotFound
 from streamforge.pagination import decode_cursor, encode_cursor
 
 from tests.support.contract import ARCHITECTURE_OPERATIONS
@@ -25,15 +25,15 @@ LEK = {"stream_id": {"S": "st_aaaaaaaaaaaaaaaa"}, "status": {"S": "live"}, "crea
 def test_cursor_round_trips_and_is_bound_to_its_scope() -> None:
     cursor = encode_cursor(LEK, "by_status|live|")
     assert decode_cursor(cursor, "by_status|live|", KEY_NAMES) == LEK
-    with pytest.raises(BadRequest):
+    with pytest.raises(NotFound):
         decode_cursor(cursor, "by_status|offline|", KEY_NAMES)
-    with pytest.raises(BadRequest):
+    with pytest.raises(NotFound):
         decode_cursor(cursor, "by_status|live|", frozenset({"stream_id"}))
 
 
 @given(st.text(max_size=300))
 def test_no_string_decodes_as_a_cursor_without_the_mac(text: str) -> None:
-    with pytest.raises(BadRequest):
+    with pytest.raises(NotFound):
         decode_cursor(text, "by_status|live|", KEY_NAMES)
 
 

@@ -2,55 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import boto3
 import pytest
 
+from tests.unit.analytics.support import api, create_stream, drain_queue, live_stream, sqs_event, viewer_token
 from tests.unit.conftest import ALICE, BOB, LambdaContext, call, http_event
 
 pytestmark = pytest.mark.unit
 
 
-def api() -> Any:
-    from analytics.handler import lambda_handler
-
-    return lambda_handler
-
-
-def create_stream() -> str:
-    from metadata.handler import lambda_handler
-
-    status, created = call(lambda_handler, http_event("POST", "/v1/streams", body={"title": "t"}, claims=ALICE))
-    assert status == 201
-    return str(created["id"])
-
-
-def sqs_event(bodies: list[Any]) -> dict[str, Any]:
-    return {"Records": [{"messageId": f"m{i}", "receiptHandle": "r", "body": b if isinstance(b, str) else json.dumps(b),
-                         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:heartbeats", "awsRegion": "us-east-1"}
-                        for i, b in enumerate(bodies)]}
-
-
-def drain_queue(queue_url: str) -> list[str]:
-    sqs = boto3.client("sqs")
-    bodies: list[str] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return bodies
-        bodies += [m["Body"] for m in messages]
-        for m in messages:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-
-
 def test_heartbeat_validates_strictly_and_refuses_unknown_streams(aws: dict[str, str]) -> None:
-    stream_id = create_stream()
-    ok = {"stream_id": stream_id, "viewer_id": "viewer-1", "rendition": "720p", "buffering_ms": 0}
-    assert call(api(), http_event("POST", "/v1/analytics/heartbeat", body=ok)) == (202, {"accepted": True})
+    stream_id = live_stream(aws)
+    ok = {"stream_id": stream_id, "viewer_id": "viewer-1", "rendition": "720p", "buffering_ms": 0,
+          "viewer_token": viewer_token(stream_id, "viewer-1")}
+    assert call(api(), http_event("POST", "/v1/analytics/heartbeat", body=ok)) == (202, {"accepted": True,
+                                                                                          "counted": True})
     for bad, status in (({**ok, "viewer_id": "v" * 129}, 422), ({**ok, "stream_id": "x"}, 422),
                         ({**ok, "buffering_ms": -1}, 422), ({**ok, "stream_id": "st_bbbbbbbbbbbbbbbb"}, 404),
                         ({**ok, "surprise": True}, 422)):
@@ -62,10 +31,12 @@ def test_seven_viewers_show_up_as_viewer_count_and_analytics(aws: dict[str, str]
     from analytics.consumer import lambda_handler as consumer
     from metadata.handler import lambda_handler as streams_api
 
-    stream_id = create_stream()
+    stream_id = live_stream(aws)
     for i in range(7):
-        body = {"stream_id": stream_id, "viewer_id": f"viewer-{i}"}
-        assert call(api(), http_event("POST", "/v1/analytics/heartbeat", body=body))[0] == 202
+        viewer = f"viewer-{i}"
+        body = {"stream_id": stream_id, "viewer_id": viewer, "viewer_token": viewer_token(stream_id, viewer)}
+        assert call(api(), http_event("POST", "/v1/analytics/heartbeat", body=body)) == (202, {"accepted": True,
+                                                                                                "counted": True})
     assert consumer(sqs_event(drain_queue(aws["HEARTBEAT_QUEUE_URL"])), LambdaContext()) == {"batchItemFailures": []}
     consumer({"detail-type": "Ingest Health", "source": "streamforge.media", "detail": {
         "stream_id": stream_id, "session_id": "ses_1", "seq": 3, "at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z",

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from streamforge.api import MAX_BODY_BYTES
 
 from tests.unit.conftest import ALICE, BOB, LambdaContext, call, http_event
 
@@ -51,12 +52,43 @@ def test_get_unknown_and_malformed_stream_ids(aws: dict[str, str]) -> None:
 def test_error_shapes_for_bad_json_oversized_body_and_unknown_route(aws: dict[str, str]) -> None:
     status, body = call(handler(), http_event("POST", "/v1/streams", raw_body='{"title": ', claims=ALICE))
     assert (status, body["error"]["code"]) == (400, "malformed_json")
-    status, body = call(handler(), http_event("POST", "/v1/streams", body={"title": "x" * 20_000}, claims=ALICE))
+    status, body = call(handler(), http_event("POST", "/v1/streams", body={"title": "x" * MAX_BODY_BYTES},
+                                              claims=ALICE))
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
-    status, body = call(handler(), http_event("POST", "/v1/streams", body={"title": "ok", "extra": 1}, claims=ALICE))
-    assert (status, body["error"]["code"]) == (422, "validation_error") and "extra" in body["error"]["message"]
+    status, body = call(handler(), http_event("POST", "/v1/streams", body={"title": "ok", "extra_field": 1},
+                                              claims=ALICE))
+    assert (status, body["error"]["code"]) == (422, "validation_error")
+    # The rule is named; the unknown field's name is the caller's input and is not repeated.
+    assert "does not take" in body["error"]["message"] and "extra_field" not in body["error"]["message"]
     status, body = call(handler(), http_event("GET", "/v1/nothing-here"))
     assert (status, body) == (404, {"error": {"code": "route_not_found", "message": "no such route"}})
+
+
+@pytest.mark.parametrize(("content_type", "raw", "status"), [
+    ("Application/JSON; charset=UTF-8", '{"title": "as JSON"}', 200),  # media types are case-insensitive
+    ("text/plain", '{"title": "as text"}', 415),
+    ("application/x-www-form-urlencoded", "title=as+a+form", 415),
+    (None, '{"title": "without a type"}', 415),
+    ("application/json", '["not", "an", "object"]', 422),
+    ("application/json", "", 400),
+])
+def test_bodies_are_json_objects_declared_as_json(aws: dict[str, str], content_type: str | None, raw: str,
+                                                  status: int) -> None:
+    created = create()
+    event = http_event("PATCH", f"/v1/streams/{created['id']}", raw_body=raw, claims=ALICE)
+    if content_type is None:
+        del event["headers"]["content-type"]
+    else:
+        event["headers"]["content-type"] = content_type
+    assert call(handler(), event)[0] == status
+
+
+def test_a_method_the_path_does_not_take_is_405_with_allow(aws: dict[str, str]) -> None:
+    """What API Gateway's `ANY` route of a path brings to the function: the methods no other route takes."""
+    response = handler()(http_event("PUT", "/v1/streams/st_aaaaaaaaaaaaaaaa", claims=ALICE), LambdaContext())
+    assert response["statusCode"] == 405
+    assert response["headers"]["Allow"] == "DELETE, GET, PATCH"
+    assert json.loads(response["body"])["error"]["code"] == "method_not_allowed"
 
 
 def _owner_routes(stream_id: str, key_id: str) -> list[tuple[str, str, Any]]:
@@ -101,13 +133,17 @@ def test_list_paginates_with_opaque_cursor_and_rejects_tampering(aws: dict[str, 
     good = page["next_cursor"]
     payload, mac = good.split(".")
     tampered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + "." + mac
-    for cursor_value in (tampered, good + "x", "garbage", good.replace(".", "")):
+    for cursor_value in (tampered, good + "x", "garbage.garbage"):
         status, body = call(handler(), http_event("GET", "/v1/streams",
                                                   query={"status": "offline", "cursor": cursor_value}))
-        assert (status, body["error"]["code"]) == (400, "invalid_cursor"), cursor_value
+        assert (status, body["error"]["code"]) == (404, "cursor_not_found"), cursor_value
+    for malformed in ("garbage", good.replace(".", ""), good + "!"):
+        status, body = call(handler(), http_event("GET", "/v1/streams",
+                                                  query={"status": "offline", "cursor": malformed}))
+        assert (status, body["error"]["code"]) == (422, "validation_error"), malformed
     # A cursor only works for the query that produced it.
     status, body = call(handler(), http_event("GET", "/v1/streams", query={"status": "live", "cursor": good}))
-    assert status == 400
+    assert status == 404
 
 
 def test_owner_filter_lists_only_that_owners_streams(aws: dict[str, str]) -> None:
@@ -126,7 +162,7 @@ def test_create_is_idempotent_under_idempotency_key(aws: dict[str, str]) -> None
     assert first[0] == second[0] == 201 and first[1] == second[1]
     assert len(boto3.client("dynamodb").scan(TableName=aws["STREAMS_TABLE"])["Items"]) == 1
     status, body = post({"title": "different"})
-    assert (status, body["error"]["code"]) == (422, "idempotency_key_reused")
+    assert (status, body["error"]["code"]) == (409, "idempotency_key_reused")
     # The key is scoped to the caller: another user with the same header gets their own stream.
     assert post({"title": "once"}, claims=BOB)[1]["id"] != first[1]["id"]
 

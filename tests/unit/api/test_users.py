@@ -97,7 +97,7 @@ def test_follow_is_idempotent_counts_never_drift_and_self_follow_refused(aws: di
         status, state = call(handler(), http_event("DELETE", "/v1/users/alice/follow", claims=bob_claims))
         assert (status, state["follower_count"]) == (200, 0)
     status, error = call(handler(), http_event("PUT", "/v1/users/bob/follow", claims=bob_claims))
-    assert (status, error["error"]["code"]) == (400, "cannot_follow_self")
+    assert (status, error["error"]["code"]) == (409, "cannot_follow_self")
     assert call(handler(), http_event("PUT", "/v1/users/nobody/follow", claims=bob_claims))[0] == 404
     assert call(handler(), http_event("PUT", "/v1/users/alice/follow"))[0] == 401
     assert alice["user_id"] != bob["user_id"]

@@ -37,6 +37,11 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class MethodNotAllowed(DomainError):
+    status = 405
+    code = "method_not_allowed"
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"
@@ -45,6 +50,11 @@ class Conflict(DomainError):
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class Unprocessable(DomainError):

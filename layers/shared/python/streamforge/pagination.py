@@ -2,7 +2,8 @@
 
 A cursor is base64url(JSON) + "." + base64url(HMAC-SHA256). It is bound to the query it came from
 (its "scope"), so it cannot be replayed against another filter, and its key attributes are checked
-against the index's key schema. Any mismatch is a 400, never a 500.
+against the index's key schema. A cursor this code did not make for the query names no page: 404 `cursor_not_found`
+(a 400 would say the request was malformed, but any string is a well-formed cursor), never a 500.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import json
 import os
 from typing import Any
 
-from streamforge.errors import BadRequest
+from streamforge.errors import NotFound
 
 _MAX_CURSOR_CHARS = 2048
+# What `encode_cursor` makes: base64url, a dot, base64url.
+CURSOR_PATTERN = r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+$"
 _MAX_VALUE_CHARS = 256
 # Without CURSOR_SECRET the MAC still detects edits, but is not a secret; the keys it guards are public data.
 _DEFAULT_SECRET = b"streamforge-cursor-v1"
@@ -46,8 +49,8 @@ def encode_cursor(last_evaluated_key: dict[str, Any], scope: str) -> str:
 
 
 def decode_cursor(cursor: str, scope: str, key_names: frozenset[str]) -> dict[str, Any]:
-    """The ExclusiveStartKey for `cursor`, or BadRequest if it was not made by `encode_cursor` for `scope`."""
-    invalid = BadRequest("the cursor is invalid or does not belong to this query", code="invalid_cursor")
+    """The ExclusiveStartKey for `cursor`, or NotFound if it was not made by `encode_cursor` for `scope`."""
+    invalid = NotFound("no page for this cursor: it was not given out for this query", code="cursor_not_found")
     if len(cursor) > _MAX_CURSOR_CHARS or cursor.count(".") != 1:
         raise invalid
     payload, signature = cursor.split(".")
