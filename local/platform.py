@@ -1,6 +1,7 @@
 """The whole platform on one machine, assembled from the synthesized template.
 
-`make dev` runs it on the standard ports; tests run it on free ports beside a running `make dev`.
+`make dev` runs it on the standard ports; tests run it on free ports beside a running `make dev`. The AWS
+services come from an embedded moto, or from LocalStack with moto for what LocalStack lacks (local/emulators.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
+from local import localstack
 from local.cdn import Cdn, media_bucket_of
 from local.docs import ApiDocs
 from local.edge import EDGE_STACK_NAME, load_edge_rules
+from local.emulators import SERVICES, Endpoints
 from local.event_sources import QueuePoller, discover_sources
 from local.functions import FunctionRuntime, forward_lines, function_specs, worker_base_env
 from local.http_gateway import HttpGateway, load_http_api
@@ -78,6 +81,7 @@ class Ports:
     whip: int = 8889  # the media task's HTTP port: WHIP ingest
     srt: int = 9000  # UDP
     rtmps: int = 1936  # RTMPS with a self-signed certificate
+    moto: int = 4567  # beside LocalStack: moto for the services LocalStack lacks
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -102,6 +106,8 @@ class PlatformConfig:
     # The edge's per-client limits (the web ACL's rate rules). Tests that share one platform, and so one client
     # address, turn them off; tests of the limits run a platform of their own with them on.
     edge_limits: bool = True
+    # Suffixes every resource name, so platforms sharing one long-lived emulator (tests on LocalStack) share no data.
+    namespace: str = ""
 
     @property
     def urls(self) -> dict[str, str]:
@@ -132,6 +138,7 @@ class LocalPlatform:
         self.config = config
         self.template = Template.load(config.assembly_dir)
         self.endpoint_url = config.urls["emulator"]
+        self.endpoints = Endpoints(self.endpoint_url)
         self._moto: asyncio.subprocess.Process | None = None
         self._runners: list[web.AppRunner] = []
         self._pollers: list[QueuePoller] = []
@@ -154,6 +161,8 @@ class LocalPlatform:
         wanted = {name: getattr(ports, name) for name in ports.__dataclass_fields__}
         if self.config.endpoint_url is not None:
             wanted.pop("emulator")
+        else:
+            wanted.pop("moto")
         media = ("rtmp", "rtmps", "whip", "srt")
         if not self.config.with_media:
             for name in media:
@@ -169,25 +178,27 @@ class LocalPlatform:
             raise OSError(f"ports already in use: {', '.join(busy)} (another `make dev`? Change them with "
                           "STREAMFORGE_<NAME>_PORT, or set AWS_ENDPOINT_URL to use a running emulator)")
         if self.config.endpoint_url is None:
-            await self._start_emulator()
-        provisioner = Provisioner(self.template, endpoint_url=self.endpoint_url)
+            await self._start_emulator(self.config.ports.emulator)
+        else:
+            await self._fill_in_for_localstack()
+        provisioner = Provisioner(self.template, endpoints=self.endpoints, namespace=self.config.namespace)
         await asyncio.to_thread(provisioner.provision)
         overrides = self.local_overrides()
         self.runtime = FunctionRuntime(function_specs(self.template, overrides=overrides),
-                                       base_env=worker_base_env(self.endpoint_url))
+                                       base_env=worker_base_env(self.endpoints))
         await self.runtime.start()
         for source in await asyncio.to_thread(discover_sources, self.template, provisioner):
-            poller = QueuePoller(source, self.runtime, endpoint_url=self.endpoint_url)
+            poller = QueuePoller(source, self.runtime, endpoint_url=self.endpoints.of("sqs"))
             poller.start()
             self._pollers.append(poller)
         docs = ApiDocs(pools=self.runtime.pools, public_api_url=self.config.urls["api"],
                        web_root=self.config.web_root)
         edge = load_edge_rules(Template.load(self.config.assembly_dir, EDGE_STACK_NAME)) if self.config.edge_limits \
             else None
-        http = HttpGateway(load_http_api(self.template, endpoint_url=self.endpoint_url), self.runtime,
+        http = HttpGateway(load_http_api(self.template, endpoint_url=self.endpoints.of("cognito-idp")), self.runtime,
                            extra_routes={("GET", "/health"): self.health, **docs.routes()}, edge=edge)
         self.ws_gateway = WebSocketGateway(load_websocket_api(self.template), self.runtime)
-        cdn = Cdn(bucket=media_bucket_of(self.template), endpoint_url=self.endpoint_url)
+        cdn = Cdn(bucket=media_bucket_of(self.template), endpoint_url=self.endpoints.of("s3"))
         ports = self.config.ports
         await self._serve(http.app(), ports.api)
         await self._serve(self.ws_gateway.app(), ports.websocket)
@@ -196,17 +207,28 @@ class LocalPlatform:
         if self.config.with_media:
             await self._start_media(overrides)
 
-    async def _start_emulator(self) -> None:
+    async def _fill_in_for_localstack(self) -> None:
+        """When the emulator is a LocalStack, moto serves what it lacks; any other emulator serves everything."""
+        offered = await asyncio.to_thread(localstack.services, self.endpoint_url)
+        lacking = [service for service in SERVICES if offered is not None and service not in offered]
+        if lacking:
+            await self._start_emulator(self.config.ports.moto)
+            moto = f"http://{LOOPBACK}:{self.config.ports.moto}"
+            self.endpoints = Endpoints(self.endpoint_url, {service: moto for service in lacking})
+            log.info("LocalStack at %s has no %s: moto serves them on %s", self.endpoint_url, ", ".join(lacking),
+                     moto)
+
+    async def _start_emulator(self, port: int) -> None:
         """moto in a process of its own: in-process moto servers share one state, so two platforms would mix."""
         self._moto = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.config.ports.emulator),
+            sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         self._emulator_logs = asyncio.create_task(forward_lines(self._moto.stdout, logging.getLogger("moto.server"),
                                                                level=logging.DEBUG))
         deadline = asyncio.get_running_loop().time() + EMULATOR_START_TIMEOUT_S
-        while not await asyncio.to_thread(self._emulator_answers):
+        while not await asyncio.to_thread(self._emulator_answers, f"http://{LOOPBACK}:{port}"):
             if self._moto.returncode is not None or asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"the moto server did not start on :{self.config.ports.emulator}")
+                raise RuntimeError(f"the moto server did not start on :{port}")
             await asyncio.sleep(0.1)
 
     async def _serve(self, app: web.Application, port: int) -> None:
@@ -251,7 +273,7 @@ class LocalPlatform:
         env.update({k: v for k, v in overrides.items() if k in declared})
         env.update({k: v for k, v in os.environ.items() if k.startswith("STREAMFORGE_")})
         env.update(self.config.media_env)
-        base = worker_base_env(self.endpoint_url)
+        base = worker_base_env(self.endpoints)
         pythonpath = os.pathsep.join(str(REPO_ROOT / p) for p in ("media_tasks", "layers/shared/python"))
         ports = self.config.ports
         cert, key = self_signed_certificate(REPO_ROOT / "build" / "rtmps", self.config.public_host)
@@ -268,8 +290,10 @@ class LocalPlatform:
 
     async def health(self, _: web.Request | None = None) -> web.Response:
         ports = self.config.ports
+        emulators = {self.endpoints.default, *self.endpoints.elsewhere.values()}
+        emulators_up = await asyncio.gather(*(asyncio.to_thread(self._emulator_answers, url) for url in emulators))
         components: dict[str, Any] = {
-            "emulator": "ok" if await asyncio.to_thread(self._emulator_answers) else "down",
+            "emulator": "ok" if all(emulators_up) else "down",
             "http_api": "ok",
             "websocket": "ok" if port_answers(ports.websocket) else "down",
             "cdn": "ok" if port_answers(ports.cdn) else "down",
@@ -285,11 +309,12 @@ class LocalPlatform:
         return web.json_response({"status": "ok" if healthy else "degraded", "components": components},
                                  status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
-    def _emulator_answers(self) -> bool:
+    @staticmethod
+    def _emulator_answers(endpoint_url: str) -> bool:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2):
+            with urllib.request.urlopen(f"{endpoint_url}/moto-api/", timeout=2):
                 return True
         except OSError as error:
             # LocalStack and others answer on the root; any HTTP answer means alive.

@@ -1,4 +1,10 @@
-"""Shared fixtures and the rule that CI never skips a core tier."""
+"""Shared fixtures, the emulator parameter of the platform fixtures, and the rule that CI never skips a core tier.
+
+Every test that uses a platform fixture (`api_platform`, e2e's `platform`) runs once per emulator: `moto` and
+`localstack` (the `localstack` tier; LocalStack with moto for Cognito, see local/emulators.py). The tests are the
+same; where an emulator differs, the test says so. MOTO_ONLY names the modules whose LocalStack variants CI does
+not run, and why.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,41 @@ import pytest
 CORE_TIERS = ("unit", "infra", "integration", "e2e")
 _skipped_core: list[str] = []
 
+# Module -> why its tests run on moto only. Chosen for CI's time budget (docs/architecture.md, "Emulators").
+MOTO_ONLY = {
+    "tests/integration/test_fuzz.py": "property-based fuzzing of the API contract tests the handlers, not the "
+                                      "emulator, and is the slowest integration module",
+    "tests/e2e/test_field_publishers.py": "publisher variety exercises the media task, not the emulator; the live "
+                                          "pipeline e2e covers the media path on LocalStack",
+    "tests/e2e/test_dashboard.py": "the dashboard is served by the local web server, whichever emulator is behind it",
+    "tests/e2e/test_whip_srt.py": "WHIP and SRT ingest exercise the media task's protocols, not the emulator; the "
+                                  "live pipeline e2e covers the media path on LocalStack",
+    "tests/e2e/test_cmaf_players.py": "hls.js and dash.js playing CMAF exercise the packaging and the CDN, not the "
+                                      "emulator; the live pipeline e2e covers the media path on LocalStack",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    pinned = any("emulator" in str(mark.args[0]) for mark in metafunc.definition.iter_markers("parametrize"))
+    if "emulator" not in metafunc.fixturenames or pinned:
+        return
+    module = metafunc.definition.path.relative_to(metafunc.config.rootpath).as_posix()
+    emulators = [pytest.param("moto", id="moto")]
+    if module not in MOTO_ONLY:
+        emulators.append(pytest.param("localstack", id="localstack", marks=pytest.mark.localstack))
+    metafunc.parametrize("emulator", emulators, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def emulator(request: pytest.FixtureRequest) -> str:
+    """`moto` or `localstack`: which emulator the platform fixtures run on."""
+    name: str = request.param
+    return name
+
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and any(tier in report.keywords for tier in CORE_TIERS):
+    # The LocalStack variants belong to the localstack tier, which test_tiers.py reports on.
+    if report.skipped and "localstack" not in report.keywords and any(tier in report.keywords for tier in CORE_TIERS):
         _skipped_core.append(report.nodeid)
 
 
@@ -23,7 +61,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def api_platform() -> Iterator[object]:
+def api_platform(emulator: str) -> Iterator[object]:
     """Emulator, functions, HTTP and WebSocket gateways and CDN, without the media task.
 
     Every test here calls from the same address, so the edge's per-client limits are off; test_edge_limits.py
@@ -31,6 +69,6 @@ def api_platform() -> Iterator[object]:
     """
     from tests.support.platform import start_platform
 
-    platform = start_platform(with_media=False, edge_limits=False)
+    platform = start_platform(with_media=False, emulator=emulator, edge_limits=False)
     yield platform
     platform.stop()

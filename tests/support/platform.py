@@ -1,14 +1,23 @@
-"""Run the local platform inside the test process, on free ports, in a background event loop."""
+"""Run the local platform inside the test process, on free ports, in a background event loop.
+
+On `moto` each platform embeds a moto server of its own. On `localstack` every platform shares the LocalStack at
+STREAMFORGE_LOCALSTACK_ENDPOINT (`make test` starts one) under a namespace of its own, with a moto of its own for
+what LocalStack lacks.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from local.edge import EDGE_STACK_NAME
 from local.platform import REPO_ROOT, LocalPlatform, PlatformConfig, Ports
@@ -59,8 +68,19 @@ class PlatformThread:
             self._thread.join(timeout=10)
 
 
+def localstack_endpoint() -> str:
+    endpoint = os.environ.get("STREAMFORGE_LOCALSTACK_ENDPOINT")
+    if not endpoint:
+        pytest.skip("STREAMFORGE_LOCALSTACK_ENDPOINT is not set (make test starts LocalStack and sets it)")
+    return endpoint
+
+
 def start_platform(*, with_media: bool, assembly_dir: Path | None = None,
-                   media_env: dict[str, str] | None = None, edge_limits: bool = True) -> PlatformThread:
+                   media_env: dict[str, str] | None = None, edge_limits: bool = True,
+                   emulator: str = "moto") -> PlatformThread:
+    on_localstack = emulator == "localstack"
     config = PlatformConfig(assembly_dir=assembly_dir or ensure_synthesized(), ports=Ports.free(),
-                            with_media=with_media, media_env=media_env or {}, edge_limits=edge_limits)
+                            with_media=with_media, media_env=media_env or {}, edge_limits=edge_limits,
+                            endpoint_url=localstack_endpoint() if on_localstack else None,
+                            namespace=uuid.uuid4().hex[:8] if on_localstack else "")
     return PlatformThread(config).start()
