@@ -89,9 +89,9 @@ def test_ingest_health_on_the_bus_shows_in_the_owners_analytics(
         "EventBusName": api_platform.platform.template.resolved["EventBus"].ref}])
     assert result["FailedEntryCount"] == 0, result
 
-    # RTMP's figures; SRT and WebRTC publishers add packet loss and RTT, which stay null here.
+    # The figures an RTMP publisher reports; the others (SRT's packet loss and RTT, say) stay null.
     seen = wait_for(lambda: analytics(api, owner, stream_id)["ingest"], lambda i: i.items() >= figures.items())
-    assert seen == {**figures, "packet_loss_pct": None, "rtt_ms": None}
+    assert {name: value for name, value in seen.items() if value is not None} == figures
     timeline = analytics(api, owner, stream_id)["timeline"]
     assert any(p["bitrate_kbps"] == figures["bitrate_kbps"] for p in timeline)
 
