@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.bench import api_bench, media_bench, platform_bench
+from tests.bench import api_bench, ingest_bench, media_bench, platform_bench
 
 log = logging.getLogger("streamforge.bench")
 
@@ -95,6 +95,23 @@ def targets(api: dict[str, Any], media: dict[str, Any], platform: dict[str, Any]
     return rows
 
 
+def ingest_targets(ingest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 12: media-task CPU per stream for WHIP and SRT against RTMP (±10 %), and WHIP's first playable."""
+    rtmp = ingest["rtmp_cpu_per_stream_cores"]
+    rows = []
+    for name, key in (("WHIP", "whip"), ("SRT", "srt")):
+        ratio = ingest[f"{key}_vs_rtmp_cpu_ratio"]
+        row = target(f"media-task CPU per stream, {name} vs RTMP, same source", ratio, "ratio", at_most=1.1,
+                     reference=f"RTMP {rtmp} cores per stream (median of {ingest['ingest_rounds']} rounds, "
+                               f"{ingest['ingest_clip_s']} s 360p clip, default ladder)",
+                     cores=ingest[f"{key}_cpu_per_stream_cores"])
+        rows.append({**row, "target": "0.9 to 1.1", "passed": 0.9 <= ratio <= 1.1})
+    rows.append(target("WHIP publish to first playable (master and a first segment stored)",
+                       ingest["whip_first_playable_s"], "s", reference=f"RTMP {ingest['rtmp_first_playable_s']} s, "
+                       f"SRT {ingest['srt_first_playable_s']} s, same source"))
+    return rows
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     # moto's access log, the platform's (media task output included) and the in-process media harness's
@@ -105,7 +122,8 @@ def main() -> None:
     api = timed("api", api_bench.figures)
     media = timed("media", media_bench.figures)
     platform = timed("platform", platform_bench.figures)
-    rows = targets(api, media, platform)
+    ingest = timed("ingest", ingest_bench.figures)
+    rows = targets(api, media, platform) + ingest_targets(ingest)
     document = {
         "command": "make bench (.venv/bin/python -m local.bench)",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -117,6 +135,7 @@ def main() -> None:
         "api": api,
         "media": media,
         "platform": platform,
+        "ingest": ingest,
     }
     print(json.dumps(document, indent=2))
 

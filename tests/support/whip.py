@@ -100,3 +100,29 @@ class WhipPublisher:
 
     async def close(self) -> None:
         await self.pc.close()
+
+
+async def publish_file(url: str, key: str, source: Path) -> int:
+    """Publish `source` until it ends, then DELETE; the DELETE's status (0 when the POST was refused)."""
+    async with aiohttp.ClientSession() as http:
+        publisher = WhipPublisher(url, key, source)
+        answer = await publisher.post(http)
+        if answer.status != 201:
+            await publisher.close()
+            return 0
+        ended = asyncio.Event()
+        publisher.player.video.on("ended", ended.set)
+        await ended.wait()
+        status = await publisher.delete(http)
+        await publisher.close()
+        return status
+
+
+if __name__ == "__main__":  # python -m tests.support.whip URL KEY FILE: a WHIP publisher in its own process
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "media_tasks"))
+    from streamforge_media.ingest.whip import passthrough
+
+    passthrough.gather_on(("127.0.0.1",))
+    sys.exit(0 if asyncio.run(publish_file(sys.argv[1], sys.argv[2], Path(sys.argv[3]))) == 200 else 1)
