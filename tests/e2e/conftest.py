@@ -18,7 +18,9 @@ def platform(emulator: str) -> Iterator[PlatformThread]:
     missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"e2e needs {', '.join(missing)}; `make test` installs them as root")
-    running = start_platform(with_media=True, media_env={"STREAMFORGE_RECONNECT_GRACE_S": str(RECONNECT_GRACE_S)},
+    # WebRTC candidates on loopback: the tests' WHIP clients (aiortc, Chromium) need no network interface.
+    running = start_platform(with_media=True, media_env={"STREAMFORGE_RECONNECT_GRACE_S": str(RECONNECT_GRACE_S),
+                                                         "STREAMFORGE_WHIP_ICE_ADDRESSES": "127.0.0.1"},
                              emulator=emulator)
     yield running
     running.stop()
