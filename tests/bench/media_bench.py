@@ -1,5 +1,9 @@
 """Media pipeline benchmark: transcode throughput against references, and ingest CPU, for `make bench`.
 
+The transcode figures are for the default segment format (CMAF: video rungs without audio, the audio encoded
+once as its own rendition), plus the CPU of that ladder against the MPEG-TS ladder (audio encoded once per
+rung), both measured in the same run.
+
 Runs in this process and its ffmpeg children, on short synthetic clips. Store and S3 are the in-memory
 fakes of the media unit tests: these figures are for our code and ffmpeg. Time to first playable,
 frame-to-CDN latency and concurrency go through the real local platform (`platform_bench`).
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import resource
@@ -30,8 +35,9 @@ from media_support import (  # noqa: E402  (needs the paths above)
     make_config,
     running_harness,
 )
-from streamforge_media.ladder import DEFAULT_LADDER, select_renditions  # noqa: E402
+from streamforge_media.ladder import AUDIO_ONLY, DEFAULT_LADDER, select_renditions  # noqa: E402
 from streamforge_media.media import Codec, Track  # noqa: E402
+from streamforge_media.segment_format import CMAF, TS  # noqa: E402
 from streamforge_media.session import ffmpeg_transcoder_factory  # noqa: E402
 from streamforge_media.tracks import Generation  # noqa: E402
 from streamforge_media.transcode.pipeline import (  # noqa: E402
@@ -43,6 +49,8 @@ from streamforge_media.transcode.pipeline import (  # noqa: E402
     prepare_dirs,
     video_options,
 )
+
+from tests.support.media import aac_encoders  # noqa: E402
 
 CLIP_S = 10
 
@@ -72,31 +80,47 @@ def make_source(path: Path, size: str, seconds: int) -> None:
 
 
 def reference_command(plan: TranscodePlan, source: Path, outdir: Path, settings: EncoderSettings) -> list[str]:
-    """The same ladder written by hand as one filter_complex, for comparison with the ffmpeg-python graph."""
-    n = len(plan.renditions)
+    """The same CMAF ladder written by hand as one filter_complex, for comparison with the ffmpeg-python graph:
+    the audio encoded once into its own fMP4 rendition, then the video rungs without audio, then thumbnails."""
+    video = plan.video_renditions
+    n = len(video)
     labels = "".join(f"[v{i}]" for i in range(n + 1))
     chains = [f"[0:v]split={n + 1}{labels}"]
-    chains += [f"[v{i}]scale={r.width}:{r.height}[o{i}]" for i, r in enumerate(plan.renditions)]
-    top = plan.renditions[0]
+    chains += [f"[v{i}]scale={r.width}:{r.height}[o{i}]" for i, r in enumerate(video)]
+    top = video[0]
     thumb_h = min(360, top.height)
     thumb_w = round(top.width * thumb_h / top.height / 2) * 2
     chains.append(f"[v{n}]fps=1/{settings.thumbnail_interval_s:g},scale={thumb_w}:{thumb_h}[thumb]")
     args = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-y", "-i", str(source),
             "-filter_complex", ";".join(chains)]
-    for i, r in enumerate(plan.renditions):
-        args += ["-map", f"[o{i}]", "-map", "0:a"]
-        for name, value in {**video_options(r, plan, settings), **audio_options()}.items():
+
+    def hls(name: str) -> list[str]:
+        return ["-f", "hls", "-hls_time", "2", "-hls_list_size", "30", "-start_number", "0",
+                "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
+                "-hls_segment_filename", str(outdir / name / "seg_%06d.m4s"), str(outdir / name / "index.m3u8")]
+
+    audio = plan.audio_rendition
+    assert audio is not None, "a CMAF plan of a source with audio has an audio rendition"
+    args += ["-map", "0:a"]
+    for name, value in audio_options().items():
+        args += [f"-{name}", str(value)]
+    args += hls(audio.name)
+    for i, r in enumerate(video):
+        args += ["-map", f"[o{i}]"]
+        for name, value in video_options(r, plan, settings).items():
             args += [f"-{name}", str(value)]
-        args += ["-f", "hls", "-hls_time", "2", "-hls_list_size", "30", "-start_number", "0",
-                 "-hls_segment_filename", str(outdir / r.name / "seg_%06d.ts"), str(outdir / r.name / "index.m3u8")]
+        args += hls(r.name)
     return [*args, "-map", "[thumb]", "-f", "image2", "-q:v", "5", str(outdir / "thumbs" / "%06d.jpg")]
 
 
 def per_rendition_commands(plan: TranscodePlan, source: Path, outdir: Path,
                            settings: EncoderSettings) -> list[list[str]]:
+    """One ffmpeg per rendition of `plan`, writing the same outputs: with an audio rendition, the video rungs
+    leave the audio alone (it is encoded once, by the audio rendition's own ffmpeg)."""
     commands = []
     for r in plan.renditions:
-        single = TranscodePlan((r,), plan.source)
+        alone = plan.audio_rendition is not None and not r.audio_only
+        single = TranscodePlan((r,), dataclasses.replace(plan.source, audio=None) if alone else plan.source)
         sub = outdir / r.name
         prepare_dirs(single, sub)
         commands.append(command(build_graph(single, sub, settings, source=str(source), input_options={})))
@@ -133,7 +157,7 @@ def _outputs(args: list[str]) -> list[dict[str, str]]:
 
 
 # Options the generated graph states that the reference leaves at ffmpeg's default (same behaviour).
-_DEFAULTS_STATED = {("-hls_segment_type", "mpegts"), ("-atomic_writing", "1")}
+_DEFAULTS_STATED = {("-atomic_writing", "1")}
 
 
 def command_differences(graph_cmd: list[str], ref_cmd: list[str]) -> list[str]:
@@ -153,22 +177,30 @@ def command_differences(graph_cmd: list[str], ref_cmd: list[str]) -> list[str]:
 
 
 def transcode_figures(work: Path, pairs: int = 5) -> dict[str, Any]:
+    """`pairs` rounds, each running the CMAF graph, the hand-written CMAF reference and the MPEG-TS graph back
+    to back (the order rotating per round); ratios are taken per round, then the median."""
     source = work / "src720.flv"
     make_source(source, "1280x720", CLIP_S)
-    settings = EncoderSettings()
+    settings = EncoderSettings(segment_format=CMAF)
+    ts_settings = EncoderSettings(segment_format=TS)
     source_tracks = Generation(Track(Codec.H264, width=1280, height=720), Track(Codec.AAC), 30.0)
-    plan = TranscodePlan(tuple(select_renditions(DEFAULT_LADDER, 1280, 720)), source_tracks)
-    graph_out, ref_out, per_out = work / "graph", work / "ref", work / "per"
+    rungs = tuple(select_renditions(DEFAULT_LADDER, 1280, 720))
+    plan = TranscodePlan((*rungs, AUDIO_ONLY), source_tracks)  # as session.plan_for makes it for CMAF
+    ts_plan = TranscodePlan(rungs, source_tracks)  # audio muxed into every rung
+    graph_out, ref_out, ts_out, per_out = work / "graph", work / "ref", work / "ts", work / "per"
     for outdir in (graph_out, ref_out):
         prepare_dirs(plan, outdir)
+    prepare_dirs(ts_plan, ts_out)
     graph_cmd = command(build_graph(plan, graph_out, settings, source=str(source), input_options={}))
     ref_cmd = reference_command(plan, source, ref_out, settings)
+    ts_cmd = command(build_graph(ts_plan, ts_out, ts_settings, source=str(source), input_options={}))
     graph_runs: list[tuple[float, float]] = []
     ref_runs: list[tuple[float, float]] = []
-    for pair in range(pairs):  # interleaved A,B,B,A,...: the machine is shared, so drift hits both alike
-        order = (graph_runs, ref_runs) if pair % 2 == 0 else (ref_runs, graph_runs)
-        for runs in order:
-            runs.append(run_timed(graph_cmd if runs is graph_runs else ref_cmd))
+    ts_runs: list[tuple[float, float]] = []
+    rotation = [(graph_runs, graph_cmd), (ref_runs, ref_cmd), (ts_runs, ts_cmd)]
+    for pair in range(pairs):  # rotating A,B,C / B,C,A / ...: the machine is shared, so drift hits all alike
+        for runs, args in rotation[pair % 3:] + rotation[:pair % 3]:
+            runs.append(run_timed(args))
     graph_wall = statistics.median(w for w, _ in graph_runs)
     graph_cpu = statistics.median(c for _, c in graph_runs)
     ref_wall = statistics.median(w for w, _ in ref_runs)
@@ -198,6 +230,15 @@ def transcode_figures(work: Path, pairs: int = 5) -> dict[str, Any]:
         "per_rendition_cpu_s": round(per_cpu, 2),
         "per_rendition_wall_s": round(per_wall, 2),
         "per_rendition_vs_graph_cpu_ratio": round(per_cpu / graph_cpu, 3),
+        "transcode_segment_format": CMAF.name,
+        "ts_ladder_cpu_s_runs": [round(c, 2) for _, c in ts_runs],
+        "cmaf_ladder_cpu_s_runs": [round(c, 2) for _, c in graph_runs],
+        "ts_ladder_cpu_s": round(statistics.median(c for _, c in ts_runs), 2),
+        "ts_ladder_aac_encoders": aac_encoders(ts_cmd),
+        "cmaf_ladder_aac_encoders": aac_encoders(graph_cmd),
+        # Per round, then the median, as for the throughput ratio.
+        "cmaf_vs_ts_ladder_cpu_ratio": round(statistics.median(
+            g[1] / t[1] for g, t in zip(graph_runs, ts_runs, strict=True)), 3),
         "graph_cpu_per_media_s": graph_cpu / CLIP_S,
     }
 

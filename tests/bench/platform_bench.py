@@ -17,11 +17,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urljoin, urlparse
 
 from tests.support.http import call
-from tests.support.media import playable, segments, variant_urls, wait_for
+from tests.support.media import fetch_playlist, playable, variant_urls, wait_for
 from tests.support.platform import PlatformThread, start_platform
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
 
@@ -65,7 +66,8 @@ def marker_publisher(url: str, seconds: float) -> subprocess.Popen[bytes]:
 
 
 def decode_markers(segment: bytes, now_ms: int) -> list[float]:
-    """The wall-clock time (epoch s) burned into each frame of a 1280x720 TS segment."""
+    """The wall-clock time (epoch s) burned into each frame of a 1280x720 segment that decodes alone (MPEG-TS,
+    or a CMAF segment after its init segment)."""
     raw = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-vf", f"crop={MARKER_W}:{MARKER_H}:0:0",
                           "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"],
                          input=segment, capture_output=True, check=True).stdout
@@ -89,7 +91,10 @@ def decode_markers(segment: bytes, now_ms: int) -> list[float]:
 
 @dataclass
 class SegmentWatch:
-    """Polls one media playlist at the CDN; fetches each new segment at once and notes when it got it."""
+    """Polls one media playlist at the CDN; fetches each new segment at once and notes when it got it.
+
+    With `keep_bodies`, a segment's body is kept as it decodes alone: after its init segment (`EXT-X-MAP`)
+    when it has one, that init segment fetched once."""
 
     url: str
     keep_bodies: bool = False
@@ -110,29 +115,51 @@ class SegmentWatch:
         if self._thread is not None:
             self._thread.join(10)
 
+    def _listed(self) -> list[tuple[float, str, str | None]]:
+        """(duration, segment URL, init segment URL or None) of each segment the playlist lists now."""
+        playlist = fetch_playlist(self.url)
+        if playlist is None:
+            return []
+        return [(float(s.duration), urljoin(self.url, s.uri),
+                 urljoin(self.url, s.init_section.uri) if s.init_section is not None else None)
+                for s in playlist.segments]
+
     def _run(self) -> None:
         seen: set[str] = set()
+        inits: dict[str, bytes] = {}
         first = True
         while not self._stop.is_set():
             try:
-                listed = segments(self.url)
+                listed = self._listed()
             except OSError:
                 self.errors += 1
                 listed = []
-            for duration, uri in listed:
+            for duration, uri, init_uri in listed:
                 if uri in seen:
                     continue
                 reply = call("GET", uri, timeout=5)
                 if reply.status != 200:
                     self.errors += 1
                     break  # listed but not fetchable: try again on the next poll
+                fetched_at = time.time()
+                if self.keep_bodies and init_uri is not None and init_uri not in inits:
+                    init = call("GET", init_uri, timeout=5)
+                    if init.status != 200:
+                        self.errors += 1
+                        break
+                    inits[init_uri] = init.raw
                 seen.add(uri)
-                self.arrivals.append((uri, duration, time.time()))
+                self.arrivals.append((uri, duration, fetched_at))
                 if self.keep_bodies:
-                    self.bodies[uri] = reply.raw
+                    self.bodies[uri] = (inits[init_uri] if init_uri is not None else b"") + reply.raw
             if first and listed:
                 self.first_poll, first = len(self.arrivals), False
             self._stop.wait(POLL_S)
+
+
+def segment_number(uri: str) -> int:
+    """The media sequence number in a segment's name (`{session_id}-{seq:06d}` plus the format's extension)."""
+    return int(PurePosixPath(urlparse(uri).path).stem.rsplit("-", 1)[1])
 
 
 def _publish_url(stream: dict[str, Any]) -> str:
@@ -192,7 +219,7 @@ def ttfp_and_latency(platform: PlatformThread, user: SignedInUser, runs: int = 5
             if index < watch.first_poll:
                 continue
             lags = [fetched_at - t for t in decode_markers(watch.bodies[uri], now_ms)]
-            if not uri.endswith("-000000.ts"):
+            if segment_number(uri) != 0:
                 steady.extend(lags)
         _wait_offline(platform, stream["id"])
     own_after, ffmpeg_after = process_cpu(pid)
@@ -290,9 +317,7 @@ def _first_media_offset(watch: SegmentWatch) -> float:
     """Media time before the first segment the watcher fetched (it starts once every stream is playable)."""
     if not watch.arrivals:
         return 0.0
-    first_uri = watch.arrivals[0][0]
-    number = int(first_uri.rsplit("-", 1)[1].split(".", 1)[0])
-    return number * 2.0
+    return segment_number(watch.arrivals[0][0]) * 2.0
 
 
 def concurrent_publishers(platform: PlatformThread, user: SignedInUser, *, ramp_s: float = 10,
