@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support import dash
 from tests.support.http import call
@@ -92,9 +93,25 @@ def open_watch(browser: Browser, platform: PlatformThread, stream_id: str, engin
     page = browser.new_page()
     page.set_default_timeout(30_000)
     page.on("pageerror", lambda error: errors.append(f"{engine}: {error}"))
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    CONSOLE[page] = console
     page.add_init_script(f"localStorage.setItem('streamforge.engine', '{engine}')")
     page.goto(f"{platform.urls['dashboard']}/#/watch/{stream_id}")
     return page
+
+
+CONSOLE: dict[Page, list[str]] = {}
+"""Each page's console messages, for the failure message of a wait that timed out."""
+
+
+def wait_playing(page: Page, condition: str, arg: Any = None, timeout_ms: int = 45_000) -> None:
+    """`page.wait_for_function(condition)`; on timeout, fails with the player's state and the page's console."""
+    try:
+        page.wait_for_function(condition, arg=arg, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pytest.fail(f"timed out after {timeout_ms / 1000:.0f} s waiting for {condition}: player {state(page)}, "
+                    f"status {page.text_content('#stream-status')!r}, console {CONSOLE.get(page, [])[-12:]}")
 
 
 def state(page: Page) -> dict[str, Any]:
@@ -105,8 +122,8 @@ def state(page: Page) -> dict[str, Any]:
 def advances(page: Page, seconds: float, timeout_ms: int = 45_000) -> None:
     """The player plays on: currentTime grows by `seconds` from now, with no player error."""
     start = state(page)["time"]
-    page.wait_for_function("(t) => { const v = document.querySelector('#player'); return !v.paused && "
-                           "!v.dataset.hlsFatal && v.currentTime > t; }", arg=start + seconds, timeout=timeout_ms)
+    wait_playing(page, "(t) => { const v = document.querySelector('#player'); return !v.paused && "
+                       "!v.dataset.hlsFatal && v.currentTime > t; }", start + seconds, timeout_ms)
 
 
 def play_vod_to_its_end(page: Page, url: str, engine: str) -> dict[str, Any]:
@@ -162,8 +179,8 @@ def test_hls_js_and_dash_js_play_live_through_a_reconnect_back_in_the_window_and
     pages = {engine: open_watch(browser, platform, stream["id"], engine, errors) for engine in ("hls", "dash")}
     try:
         for engine, page in pages.items():
-            page.wait_for_function("() => { const v = document.querySelector('#player'); "
-                                   "return v && !v.paused && v.currentTime > 0.5; }", timeout=45_000)
+            wait_playing(page, "() => { const v = document.querySelector('#player'); "
+                               "return v && !v.paused && v.currentTime > 0.5; }")
             assert state(page)["engine"] == engine
         for page in pages.values():
             advances(page, 10)
@@ -184,7 +201,7 @@ def test_hls_js_and_dash_js_play_live_through_a_reconnect_back_in_the_window_and
         behind = state(hls_page)["behind"]
         assert behind >= 60, state(hls_page)  # the frame on screen was captured over a minute ago (PDT)
         hls_page.click("#to-live-edge")
-        hls_page.wait_for_function("() => Number(document.querySelector('#player').dataset.behindLive) < 20")
+        wait_playing(hls_page, "() => Number(document.querySelector('#player').dataset.behindLive) < 20")
         advances(pages["dash"], 3)
         assert sum(d for d, _ in segments(media_url)) <= DVR_WINDOW_S  # the window slides, never longer
         assert second.wait(90) == 0
