@@ -25,7 +25,9 @@ from infra.support import pin_logical_id, repo_path, suppress
 # web/ serves its npm dependencies (hls.js, swagger-ui-dist) straight from node_modules; sources, source maps
 # and package metadata are not needed by browsers.
 WEB_ASSET_EXCLUDE = ["**/*.map", "**/*.md", "package.json", "package-lock.json", "node_modules/.package-lock.json",
-                     "node_modules/hls.js/src", "**/__pycache__", "**/tests"]
+                     "node_modules/hls.js/src", "**/__pycache__", "**/tests",
+                     # dash.js: only the modern UMD bundles are served (125 MB of builds otherwise).
+                     "node_modules/dashjs/dist/legacy", "node_modules/dashjs/dist/modern/esm", "**/*.debug.js"]
 
 
 # CloudFront passes `/v1/*` to the API as it came: every method, query string, header (the Authorization header

@@ -1,6 +1,8 @@
 """Stream distribution: the media bucket (live/, vod/, thumbs/) behind CloudFront with OAC.
 
-Playlists change every segment, so they are cached for at most 2 s; segments are immutable and cached for a year.
+Manifests (playlists, MPDs) change every segment, so they are cached for at most 2 s; segments, init segments and
+numbered thumbnails are written once (their names start with a session id) and cached for a year. `/time` is the
+CDN's clock, answered by a CloudFront Function: the live MPD's UTCTiming points at it (docs/packaging.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from infra import constants as c
 from infra.support import pin_logical_id, suppress
 
 PLAYLIST_PATTERNS = ("*.m3u8", "*.mpd")
-SEGMENT_PATTERNS = ("*.ts", "*.m4s", "*.jpg")
+# streamforge.media_layout.IMMUTABLE_KEY_PATTERNS (held equal by tests/infra/test_media_cdn.py): the keys written once.
+IMMUTABLE_PATTERNS = ("live/*/ses_*", "thumbs/*/ses_*")
+CLOCK_PATTERN = "time"  # streamforge.media_layout.TIME_PATH
+# A viewer-request function answers it; CloudFront Functions' JavaScript 2.0 runtime can generate a body.
+CLOCK_FUNCTION_CODE = """function handler(event) {
+  return { statusCode: 200, statusDescription: "OK",
+    headers: { "content-type": { value: "text/plain" }, "cache-control": { value: "no-store" },
+               "access-control-allow-origin": { value: "*" } },
+    body: { encoding: "text", data: new Date().toISOString() } };
+}"""
 # `latest.jpg` is overwritten every few seconds, unlike the numbered thumbnails.
 LATEST_THUMBNAIL_PATTERN = "thumbs/*/latest.jpg"
 PLAYLIST_MAX_TTL = Duration.seconds(2)
@@ -101,7 +112,15 @@ class MediaDistribution(Construct):
             LATEST_THUMBNAIL_PATTERN: behavior(playlists, compress=False)
         }
         additional |= {pattern: behavior(playlists, compress=True) for pattern in PLAYLIST_PATTERNS}
-        additional |= {pattern: behavior(segments, compress=False) for pattern in SEGMENT_PATTERNS}
+        additional |= {pattern: behavior(segments, compress=False) for pattern in IMMUTABLE_PATTERNS}
+        clock = cloudfront.Function(
+            self, "ClockFunction", code=cloudfront.FunctionCode.from_inline(CLOCK_FUNCTION_CODE),
+            runtime=cloudfront.FunctionRuntime.JS_2_0, comment="The CDN's clock for DASH UTCTiming (ISO 8601 UTC)")
+        additional[CLOCK_PATTERN] = cloudfront.BehaviorOptions(
+            origin=origin, cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+            function_associations=[cloudfront.FunctionAssociation(
+                function=clock, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST)])
 
         self.distribution = cloudfront.Distribution(
             self,

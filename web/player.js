@@ -13,21 +13,25 @@ const VIEWER_KEY = "streamforge.viewer_id";
 const MAX_LOAD_RETRIES = 20;
 const RETRY_MS = 3000;
 
-let hlsLoading = null;
+const ENGINE_KEY = "streamforge.engine";
+const loading = {};
 
-// hls.js ships as a UMD bundle; served from web/node_modules, it defines window.Hls.
-function loadHls() {
-  if (!hlsLoading) {
-    hlsLoading = new Promise((resolve) => {
+// hls.js and dash.js (both play the same CMAF segments) ship as UMD bundles, served from web/node_modules (our
+// own origin): window.Hls, window.dashjs.
+function loadScript(src, global) {
+  if (!loading[src]) {
+    loading[src] = new Promise((resolve) => {
       const script = document.createElement("script");
-      script.src = "/node_modules/hls.js/dist/hls.min.js";
-      script.onload = () => resolve(window.Hls || null);
+      script.src = src;
+      script.onload = () => resolve(window[global] || null);
       script.onerror = () => resolve(null);
       document.head.append(script);
     });
   }
-  return hlsLoading;
+  return loading[src];
 }
+const loadHls = () => loadScript("/node_modules/hls.js/dist/hls.min.js", "Hls");
+const loadDash = () => loadScript("/node_modules/dashjs/dist/modern/umd/dash.mediaplayer.min.js", "dashjs");
 
 // Anonymous and stable per browser, so analytics counts a returning viewer once.
 function viewerId() {
@@ -45,20 +49,30 @@ class Player {
     this.video = video;
     this.setState = setState;
     this.hls = null;
+    this.dash = null;
     this.url = null;
     this.retries = 0;
     this.retryTimer = null;
     this.nativeError = null;
   }
 
-  async start(url) {
+  async start(url, engine = "hls") {
     // Set for as long as this URL is starting or playing, so repeated calls (socket and poll) attach once.
     if (this.url === url) return;
     this.stop();
     this.url = url;
     this.retries = 0;
     this.setState("loading");
+    this.video.dataset.engine = engine;
+    if (engine === "dash") {
+      const dashjs = await loadDash();
+      if (this.url !== url) return;
+      if (dashjs && dashjs.supportsMediaSource()) this.attachDash(dashjs);
+      else this.fail("this browser cannot play DASH");
+      return;
+    }
     const Hls = await loadHls();
+    if (this.url !== url) return;
     if (Hls && Hls.isSupported()) {
       this.attachHls(Hls);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
@@ -92,6 +106,46 @@ class Player {
     });
     hls.loadSource(this.url);
     hls.attachMedia(this.video);
+  }
+
+  attachDash(dashjs) {
+    const player = dashjs.MediaPlayer().create();
+    this.dash = player;
+    // Our MPDs name their own clock (UTCTiming at the CDN); no public time server is asked.
+    player.updateSettings({ streaming: { delay: { liveDelayFragmentCount: 3 },
+      utcSynchronization: { useManifestDateHeaderTimeSource: false } } });
+    player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, () => this.play());
+    player.on(dashjs.MediaPlayer.events.ERROR, (event) => {
+      if (this.dash !== player) return;
+      const code = event.error && event.error.code;
+      if (this.retries < MAX_LOAD_RETRIES) {
+        // Usually the manifest is not written yet: start over shortly.
+        this.retries += 1;
+        this.setState("loading");
+        this.retryTimer = setTimeout(() => {
+          if (this.dash !== player) return;
+          player.reset();
+          this.dash = null;
+          this.attachDash(dashjs);
+        }, RETRY_MS);
+      } else {
+        this.fail(`playback failed: DASH error ${code}`);
+      }
+    });
+    player.initialize(this.video, this.url, false);
+  }
+
+  // Seconds between now and the capture of the frame on screen (EXT-X-PROGRAM-DATE-TIME, or the MPD's clock).
+  behindLive() {
+    if (this.hls && this.hls.playingDate) return (Date.now() - this.hls.playingDate.getTime()) / 1000;
+    if (this.dash && this.dash.isDynamic()) return this.dash.getCurrentLiveLatency();
+    return NaN;
+  }
+
+  toLiveEdge() {
+    if (this.hls && Number.isFinite(this.hls.liveSyncPosition)) this.video.currentTime = this.hls.liveSyncPosition;
+    else if (this.dash && this.dash.isDynamic()) this.dash.seekToOriginalLive();
+    this.play();
   }
 
   attachNative() {
@@ -134,6 +188,8 @@ class Player {
     this.nativeError = null;
     if (this.hls) this.hls.destroy();
     this.hls = null;
+    if (this.dash) this.dash.reset();
+    this.dash = null;
     this.url = null;
   }
 }
@@ -146,9 +202,21 @@ export function renderWatch(main, streamId) {
   const video = h("video", { id: "player", controls: true, playsinline: true, "data-state": "idle",
     "aria-label": "Live stream player" });
   const notice = h("p", { class: "notice", "aria-live": "polite" });
+  let engine = localStorage.getItem(ENGINE_KEY) === "dash" ? "dash" : "hls";
+  const behind = h("span", { id: "behind-live", class: "muted" }, "");
+  const toLive = h("button", { type: "button", id: "to-live-edge", class: "link",
+    onclick: () => player.toLiveEdge() }, "Back to live");
+  const toggle = h("button", { type: "button", id: "engine-dash", "aria-pressed": String(engine === "dash"),
+    title: "Play the DASH manifest with dash.js instead of HLS with hls.js", onclick: () => {
+      engine = engine === "dash" ? "hls" : "dash";
+      localStorage.setItem(ENGINE_KEY, engine);
+      toggle.setAttribute("aria-pressed", String(engine === "dash"));
+      if (stream) apply(stream);
+    } }, "DASH");
   const events = h("p", { class: "muted", id: "stream-events", "aria-live": "polite" });
   main.replaceChildren(h("article", { class: "watch" },
-    title, owner, h("p", { class: "meta" }, status, " ", viewers), video, notice, events));
+    title, owner, h("p", { class: "meta" }, status, " ", viewers), video,
+    h("p", { class: "meta" }, toggle, " ", toLive, " ", behind), notice, events));
 
   const player = new Player(video, (state) => { video.dataset.state = state; });
   // The viewer session: its token goes with every heartbeat, and is renewed before it expires.
@@ -175,7 +243,9 @@ export function renderWatch(main, streamId) {
       viewer.token = null;
     } else {
       notice.textContent = stream.status === "reconnecting" ? "The broadcaster is reconnecting…" : "";
-      player.start(stream.playback_url);
+      // hls.js plays the rewind window's master when the stream has one, so the seek bar can go back.
+      if (engine === "dash" && stream.dash_url) player.start(stream.dash_url, "dash");
+      else player.start(stream.dvr_url || stream.playback_url, "hls");
     }
   };
   const reload = () => guarded(async () => apply(await api.stream(streamId)));
@@ -208,6 +278,11 @@ export function renderWatch(main, streamId) {
     }
   };
 
+  video.addEventListener("timeupdate", () => {
+    const seconds = player.behindLive();
+    behind.textContent = Number.isFinite(seconds) ? `${seconds.toFixed(1)} s behind live` : "";
+    if (Number.isFinite(seconds)) video.dataset.behindLive = seconds.toFixed(2);
+  });
   video.addEventListener("waiting", () => { waitingSince = performance.now(); });
   video.addEventListener("playing", () => {
     video.dataset.state = "playing";

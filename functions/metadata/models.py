@@ -24,11 +24,18 @@ SrtPassphrase = Annotated[str, Field(min_length=10, max_length=79, description=(
     "An empty string in PATCH removes it."))]
 
 
+# The rewind (DVR) window: how far back a viewer may seek in the live stream; 0 turns rewinding off.
+DvrWindow = Annotated[int, Field(ge=0, le=86400, description=(
+    "Seconds a viewer can seek back in the live stream (`dvr_url`, and the MPD's timeShiftBufferDepth); "
+    "0: none. Unset: the media task's default (STREAMFORGE_DVR_WINDOW_S, 7200)")), INTEGRAL]
+
+
 class CreateStreamRequest(StrictModel):
     title: Title
     description: Description = ""
     tags: Tags = Field(default_factory=list)
     record: bool = True
+    dvr_window_s: DvrWindow | SkipJsonSchema[None] = None
     srt_passphrase: SrtPassphrase | SkipJsonSchema[None] = None
 
 
@@ -39,6 +46,7 @@ class UpdateStreamRequest(PartialUpdate):
     tags: Tags | SkipJsonSchema[None] = None
     record: bool | SkipJsonSchema[None] = None
     reconnect_grace_s: Annotated[int, Field(ge=0, le=1800), INTEGRAL] | SkipJsonSchema[None] = None
+    dvr_window_s: DvrWindow | SkipJsonSchema[None] = None
 
 
 class IngestUrls(BaseModel):
@@ -89,7 +97,11 @@ class StreamSummary(BaseModel):
     viewer_count: int
     started_at: str | None
     created_at: str
-    playback_url: str
+    playback_url: str = Field(description="HLS master of the live stream (short live window)")
+    dvr_url: str = Field(description="HLS master of the rewind window: a player can seek back `dvr_window_s`")
+    dash_url: str = Field(description=(
+        "DASH MPD of the live stream, over the same CMAF segments as `playback_url` (none is written when the "
+        "media task runs with STREAMFORGE_SEGMENT_FORMAT=ts)"))
     thumbnail_url: str
 
 
@@ -99,6 +111,7 @@ class StreamDetail(StreamSummary):
     updated_at: str
     current_session_id: str | None
     reconnect_grace_s: int | None
+    dvr_window_s: int | None
     renditions: list[Rendition]
     ingest_health: IngestHealth | None
     ingest: IngestUrls
@@ -138,6 +151,7 @@ class SessionInfo(BaseModel):
     ended_at: str | None
     duration_s: float | None
     vod_url: str | None
+    vod_dash_url: str | None = Field(description="Static DASH MPD of the recording, over the same segments")
 
 
 class SessionList(BaseModel):

@@ -13,13 +13,13 @@ from streamforge.events import STREAM_UPDATED, EventPublisher, utc_now_iso
 from streamforge.observability import logger
 from streamforge.pagination import decode_cursor, encode_cursor
 from streamforge.streams import effective_viewer_count
-from streamforge.urls import playback_url, thumbnail_url, vod_url
+from streamforge.urls import dash_url, dvr_url, playback_url, thumbnail_url, vod_url
 
 from metadata.repository import LIST_KEYS, StreamNotFound, StreamRepository
 
 MAX_KEYS_PER_STREAM = 10
 # Fields of the stream item that subscribers see; a change to any of them emits `Stream Updated`.
-PUBLIC_FIELDS = ("title", "description", "tags", "record", "reconnect_grace_s")
+PUBLIC_FIELDS = ("title", "description", "tags", "record", "reconnect_grace_s", "dvr_window_s")
 
 
 def new_stream_id() -> str:
@@ -49,7 +49,7 @@ class StreamService:
     # -- streams ---------------------------------------------------------------------------------
 
     def create(self, *, owner_id: str, owner_username: str, title: str, description: str, tags: list[str],
-               record: bool, srt_passphrase: str | None = None) -> dict[str, Any]:
+               record: bool, srt_passphrase: str | None = None, dvr_window_s: int | None = None) -> dict[str, Any]:
         now = utc_now_iso()
         stream_id = new_stream_id()
         stream_key = keys.generate_stream_key()
@@ -59,6 +59,7 @@ class StreamService:
             "description": description, "tags": tags, "record": record, "status": "offline",
             "created_at": now, "updated_at": now, "event_seq": 0, "renditions": [],
             **({"srt_passphrase": srt_passphrase} if srt_passphrase else {}),
+            **({"dvr_window_s": dvr_window_s} if dvr_window_s is not None else {}),
         }, key_item)
         logger.info("stream created", stream_id=stream_id, key_id=key_item["key_id"])
         return {
@@ -147,7 +148,8 @@ class StreamService:
             url = s.get("vod_url") or (vod_url(self._urls.cdn_base_url, stream_id, s["session_id"]) if ended else None)
             sessions.append({"session_id": s["session_id"], "status": s.get("status"),
                              "started_at": s.get("started_at"), "ended_at": s.get("ended_at"),
-                             "duration_s": s.get("duration_s"), "vod_url": url})
+                             "duration_s": s.get("duration_s"), "vod_url": url,
+                             "vod_dash_url": s.get("vod_dash_url")})
         return sessions
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -163,6 +165,8 @@ class StreamService:
             "started_at": stream.get("started_at") if live else None,
             "created_at": stream["created_at"],
             "playback_url": playback_url(self._urls.cdn_base_url, stream_id),
+            "dvr_url": dvr_url(self._urls.cdn_base_url, stream_id),
+            "dash_url": dash_url(self._urls.cdn_base_url, stream_id),
             "thumbnail_url": thumbnail_url(self._urls.cdn_base_url, stream_id),
         }
 
@@ -173,6 +177,7 @@ class StreamService:
             "updated_at": stream.get("updated_at", stream["created_at"]),
             "current_session_id": stream.get("current_session_id"),
             "reconnect_grace_s": stream.get("reconnect_grace_s"),
+            "dvr_window_s": stream.get("dvr_window_s"),
             "renditions": stream.get("renditions", []),
             "ingest_health": stream.get("ingest_health"),
             # The passphrase itself is never returned: only whether SRT callers need one.
