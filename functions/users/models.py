@@ -17,6 +17,8 @@ EMAIL_PATTERN = r"^[!-?A-~]{1,64}@[!-?A-~]+\.[!-?A-~]+$"
 # password the schema allows is one Cognito takes: printable ASCII, not starting or ending with a space (Cognito
 # refuses those), with Cognito's four character classes. 64 characters is NIST 800-63B's floor for the longest
 # password a verifier must take, and under moto's limit (98).
+# A secret the caller sends: the API never repeats it, in an answer or a log line (OpenAPI's writeOnly).
+SECRET: dict[str, Any] = {"writeOnly": True}
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 64
 PASSWORD_PATTERN = (
@@ -41,7 +43,7 @@ Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN
 Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH, description=(
     f"{PASSWORD_MIN_LENGTH}-{PASSWORD_MAX_LENGTH} printable ASCII characters with a lower-case and an upper-case "
     "letter, a digit and a symbol, not starting or ending with a space"),
-    json_schema_extra={"pattern": PASSWORD_PATTERN}), AfterValidator(_password_policy)]
+    json_schema_extra={"pattern": PASSWORD_PATTERN, "writeOnly": True}), AfterValidator(_password_policy)]
 
 
 def _lower(value: object) -> object:
@@ -75,7 +77,7 @@ class LoginRequest(StrictModel):
 
     username: Username | SkipJsonSchema[None] = None
     email: Email | SkipJsonSchema[None] = None
-    password: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Annotated[str, Field(min_length=1, max_length=256, json_schema_extra=SECRET)]
 
     _normalize = field_validator("email", "username", mode="before")(_lower)
 
@@ -87,7 +89,7 @@ class LoginRequest(StrictModel):
 
 
 class RefreshRequest(StrictModel):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=8192)]
+    refresh_token: Annotated[str, Field(min_length=1, max_length=8192, json_schema_extra=SECRET)]
 
 
 class TokenResponse(BaseModel):
