@@ -84,6 +84,8 @@ class IngestHealth(BaseModel):
     keyframe_interval_s: float | None = None
     packet_loss_pct: float | None = Field(default=None, description="SRT and WebRTC: packets lost, % of those expected")
     rtt_ms: float | None = Field(default=None, description="SRT and WebRTC: round-trip time to the publisher, ms")
+    video_codec: str | None = Field(default=None, description="The publisher's video codec (ffmpeg's name: h264, hevc)")
+    audio_codec: str | None = Field(default=None, description="The publisher's audio codec (aac, opus, mp3, ...)")
     at: str | None = None
 
 

@@ -41,13 +41,15 @@ def test_seven_viewers_show_up_as_viewer_count_and_analytics(aws: dict[str, str]
     consumer({"detail-type": "Ingest Health", "source": "streamforge.media", "detail": {
         "stream_id": stream_id, "session_id": "ses_1", "seq": 3, "at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
                                                                                     time.gmtime()),
-        "bitrate_kbps": 2500, "fps": 30, "width": 1280, "height": 720, "keyframe_interval_s": 2}}, LambdaContext())
+        "bitrate_kbps": 2500, "fps": 30, "width": 1280, "height": 720, "keyframe_interval_s": 2,
+        "video_codec": "hevc", "audio_codec": "<b>aac</b>"}}, LambdaContext())
 
     assert call(streams_api, http_event("GET", f"/v1/streams/{stream_id}"))[1]["viewer_count"] == 7
     status, figures = call(api(), http_event("GET", f"/v1/streams/{stream_id}/analytics", claims=ALICE))
     assert status == 200
     assert (figures["concurrent_viewers"], figures["total_views"]) == (7, 7) and figures["peak_viewers"] >= 7
     assert (figures["ingest"]["bitrate_kbps"], figures["ingest"]["height"]) == (2500, 720)
+    assert (figures["ingest"]["video_codec"], figures["ingest"]["audio_codec"]) == ("hevc", None)  # not a codec name
     assert figures["timeline"][-1]["viewers"] == 7 and figures["timeline"][-1]["bitrate_kbps"] == 2500
     assert call(api(), http_event("GET", f"/v1/streams/{stream_id}/analytics", claims=BOB))[0] == 403
     assert call(api(), http_event("GET", f"/v1/streams/{stream_id}/analytics"))[0] == 401
