@@ -249,6 +249,10 @@ async def test_publish_becomes_the_ladder_and_delete_stops_the_transcoder(tmp_pa
         playlist = f"live/{STREAM_ID}/240p/index.m3u8"
         await wait_for(lambda: playlist in h.task.objects.objects and "#EXTINF" in h.task.objects.text(playlist),
                        30)
+        # WebRTC's loss (RTCP receiver statistics) and round trip (an ICE binding request) join the ingest health.
+        health = await wait_for(lambda: [d for t, d in h.task.events.events
+                                         if t == "Ingest Health" and "rtt_ms" in d], 10)
+        assert health[-1]["packet_loss_pct"] == 0 and 0 < health[-1]["rtt_ms"] < 1000
         connection = h.task.manager.streams[STREAM_ID].connection
         assert connection is not None and connection.transcoder is not None
         pid = connection.transcoder.pid
