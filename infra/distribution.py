@@ -117,7 +117,7 @@ class MediaDistribution(Construct):
             self, "ClockFunction", code=cloudfront.FunctionCode.from_inline(CLOCK_FUNCTION_CODE),
             runtime=cloudfront.FunctionRuntime.JS_2_0, comment="The CDN's clock for DASH UTCTiming (ISO 8601 UTC)")
         additional[CLOCK_PATTERN] = cloudfront.BehaviorOptions(
-            origin=origin, cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+            origin=origin, cache_policy=cloudfront.CachePolicy.CACHING_DISABLED, response_headers_policy=cors_headers,
             viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
             function_associations=[cloudfront.FunctionAssociation(
                 function=clock, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST)])
