@@ -67,7 +67,8 @@ class Player {
     if (engine === "dash") {
       const dashjs = await loadDash();
       if (this.url !== url) return;
-      if (dashjs && dashjs.supportsMediaSource()) this.attachDash(dashjs);
+      // dash.js 5 has no supportsMediaSource(); it needs Media Source Extensions (or Safari's managed ones).
+      if (dashjs && ("MediaSource" in window || "ManagedMediaSource" in window)) this.attachDash(dashjs);
       else this.fail("this browser cannot play DASH");
       return;
     }

@@ -90,7 +90,8 @@ def browser() -> Iterator[Browser]:
 
 
 def open_watch(browser: Browser, platform: PlatformThread, stream_id: str, engine: str, errors: list[str]) -> Page:
-    page = browser.new_page()
+    # A context (a window) of its own per engine: Chromium defers playback in a tab that is not in front.
+    page = browser.new_context().new_page()
     page.set_default_timeout(30_000)
     page.on("pageerror", lambda error: errors.append(f"{engine}: {error}"))
     console: list[str] = []
