@@ -120,6 +120,10 @@ def create_stream(
                            code="idempotency_key_reused") from exc
         except IdempotencyAlreadyInProgressError as exc:
             raise Conflict("a request with this Idempotency-Key is in progress", code="request_in_progress") from exc
+        # A retry gets the first answer back; if its stream has been deleted since, that answer names nothing.
+        if not service().exists(created["id"]):
+            raise Conflict("the stream this Idempotency-Key created has been deleted; use a new key",
+                           code="stream_deleted")
     metrics.add_metric(name="StreamCreated", unit=MetricUnit.Count, value=1)
     return CreateStreamResponse.model_validate(created)
 

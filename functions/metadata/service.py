@@ -69,6 +69,10 @@ class StreamService:
             "playback_url": playback_url(self._urls.cdn_base_url, stream_id),
         }
 
+    def exists(self, stream_id: str) -> bool:
+        """Whether the stream exists and is not deleted."""
+        return self._repo.get(stream_id) is not None
+
     def get(self, stream_id: str) -> dict[str, Any]:
         stream = self._repo.get(stream_id)
         if stream is None:

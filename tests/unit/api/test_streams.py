@@ -165,6 +165,10 @@ def test_create_is_idempotent_under_idempotency_key(aws: dict[str, str]) -> None
     assert (status, body["error"]["code"]) == (409, "idempotency_key_reused")
     # The key is scoped to the caller: another user with the same header gets their own stream.
     assert post({"title": "once"}, claims=BOB)[1]["id"] != first[1]["id"]
+    # Found by fuzzing: a retry after the stream was deleted answered 201 with a stream that was gone.
+    assert call(handler(), http_event("DELETE", f"/v1/streams/{first[1]['id']}", claims=ALICE))[0] == 204
+    status, body = post({"title": "once"})
+    assert (status, body["error"]["code"]) == (409, "stream_deleted")
 
 
 def test_patch_updates_and_emits_stream_updated_with_rising_seq(aws: dict[str, str]) -> None:
