@@ -204,7 +204,8 @@ async def test_wrong_or_missing_key_is_401_before_any_socket(tmp_path: Path) -> 
         assert (wrong.status, missing.status, other_stream.status) == (401, 401, 401)
         assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
         assert STREAM_KEY not in other_stream.body
-        assert after == before and after[1] == 0, "a refused publish opened a file descriptor or a UDP socket"
+        # Compared with before, not with zero: earlier tests in this process may still hold UDP sockets.
+        assert after == before, "a refused publish opened a file descriptor or a UDP socket"
         assert h.task.store.sessions == {} and h.task.events.events == []
 
 
