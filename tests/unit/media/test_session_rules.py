@@ -7,10 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
-from media_support import STREAM_ID, make_config, running_harness, wait_for
+from media_support import STREAM_ID, RawRtmpClient, make_config, running_harness, wait_for
 from test_rtmp_server import AVC_HEADER, GOP, FakeTranscoder, codes, publish_ok, send_gop
 
 pytestmark = pytest.mark.unit
+
+
+def closed_by_server(client: RawRtmpClient) -> bool:
+    """The server closed the connection: a FIN (end of stream) or an abort (reset)."""
+    return client.reader.at_eof() or client.reader.exception() is not None
 
 
 def test_a_silent_publisher_is_replaced_at_once_and_the_session_continues(tmp_path: Path) -> None:
@@ -33,7 +38,7 @@ def test_a_silent_publisher_is_replaced_at_once_and_the_session_continues(tmp_pa
             second, commands = await publish_ok(h.server.port)
             assert codes(commands)[-1] == "NetStream.Publish.Start"
             await first.read_commands(2)  # returns once the server has closed the silent connection
-            assert first.reader.at_eof()
+            assert closed_by_server(first)
             assert h.store.streams[STREAM_ID]["status"] == "live"
             assert h.store.streams[STREAM_ID]["current_session_id"] == session
             assert len(h.store.sessions) == 1
@@ -54,10 +59,10 @@ def test_a_publisher_sending_no_media_is_dropped_by_the_session(tmp_path: Path) 
             client.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(client)
             # Bytes keep coming (acknowledgements), so only the no-media rule can close the connection.
-            while not client.reader.at_eof() and time.monotonic() - started < 3:
+            while not closed_by_server(client) and time.monotonic() - started < 3:
                 client.send(3, (1000).to_bytes(4, "big"), csid=2)
                 await client.read_commands(0.1)
-            assert client.reader.at_eof()
+            assert closed_by_server(client)
             assert 0.6 <= time.monotonic() - started < 2
             # Its one GOP was published, so the stream went live; now it waits for the publisher.
             await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 3)
