@@ -6,10 +6,11 @@
     PATCH  /whip/{stream_id}/{resource_id}   405: no trickle ICE or ICE restart (RFC 9725 §4.3 allows that)
     OPTIONS on either                        CORS preflight, so a web page can publish
 
-Order on POST: the body's type and size, the key's form, the offer (`sdp.check_offer`), then the session
-layer's `admit` (key hash checked in constant time, lease taken, session started), and only then a peer
-connection and its UDP sockets. So a wrong or missing key (401), a busy stream (409) or a bad offer
-(400/415/422) never opens a socket. The key is never logged and never part of a URL.
+Order on POST: the key (a read-only look-up of its hash, and its stream must be the URL's), the body's type
+and size, the offer (`sdp.check_offer`), then the session layer's `admit` (key hash checked in constant time
+again, lease taken, session started), and only then a peer connection and its UDP sockets. So a wrong or
+missing key (401), a busy stream (409) or a bad offer (400/415/422) never opens a socket. The key is never
+logged and never part of a URL.
 
 Media: each track's frames come out of aiortc still encoded (`passthrough`), become neutral access units
 (`frames`) and go to the session's `MediaSink` in arrival order, through one queue. A keyframe is asked
@@ -121,8 +122,19 @@ class WhipEndpoint:
             "Access-Control-Max-Age": "600"})
 
     async def post(self, request: web.Request) -> web.Response:
-        """RFC 9725 §4.2: an offer in, the answer out (201), or 400/401/409/413/415/422."""
+        """RFC 9725 §4.2: an offer in, the answer out (201), or 400/401/409/413/415/422.
+
+        The key comes first (RFC 9725 §4.7: a request that is not authorised is refused whatever it carries),
+        with a read-only look-up; then the body; then the session layer's `admit`, the first write.
+        """
         stream_id = request.match_info["stream_id"]
+        key = _bearer(request)
+        check = await self.handler.check_key(key) if key is not None and key.startswith(_KEY_PREFIX) else None
+        if check is None or not hmac.compare_digest(check.stream_id.encode(), stream_id.encode()):
+            log.info("WHIP publish to %s refused: unauthorized", stream_id)
+            return _error(401, "unauthorized", "send this stream's key as Authorization: Bearer <key>",
+                          **{"WWW-Authenticate": 'Bearer realm="whip"'})
+        assert key is not None
         if request.content_type != SDP_TYPE:
             return _error(415, "unsupported_media_type", f"the offer must be sent as {SDP_TYPE}")
         limit = self.settings.max_offer_bytes
@@ -131,10 +143,6 @@ class WhipEndpoint:
         body = await request.content.read(limit + 1)
         if len(body) > limit:
             return _error(413, "payload_too_large", f"the offer is larger than {limit} bytes")
-        key = _bearer(request)
-        if key is None or not key.startswith(_KEY_PREFIX):
-            return _error(401, "unauthorized", "send the stream key as Authorization: Bearer <key>",
-                          **{"WWW-Authenticate": 'Bearer realm="whip"'})
         try:
             offer = check_offer(body.decode("utf-8"))
         except UnicodeDecodeError:
