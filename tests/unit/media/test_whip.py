@@ -215,6 +215,8 @@ async def test_bad_requests_get_precise_statuses(tmp_path: Path) -> None:
         offer = await _offer()
         publisher = WhipPublisher(h.url(), STREAM_KEY)
         assert (await publisher.post(h.http, offer, content_type="application/json")).status == 415
+        # The key is judged before the body: a wrong key with no offer at all is 401, not 400.
+        assert (await WhipPublisher(h.url(), "sk_" + "w" * 43).post(h.http, "")).status == 401
         assert (await publisher.post(h.http, "v=0\r\n" + "a=x\r\n" * 20000)).status == 413
         assert (await publisher.post(h.http, "not sdp")).status == 400
         assert (await publisher.post(h.http, offer.replace("H264", "H263"))).status == 422
