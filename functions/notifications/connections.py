@@ -10,7 +10,7 @@ Items in `ConnectionsTable` (docs/contracts.md, "Connections"):
 
 Every item of a connection shares `gsi1pk`, so one query finds all of them when it goes away.
 `user_id` is the Cognito `sub`, the id that streams (`owner_id`) and follow edges use.
-All carry `expires_at`; DynamoDB's TTL deletion is late (and never happens in moto), so readers filter on it.
+All carry `expires_at`; DynamoDB's TTL deletion is late (and never happens in some emulators), so readers filter on it.
 """
 
 from __future__ import annotations

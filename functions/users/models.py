@@ -16,7 +16,7 @@ EMAIL_PATTERN = r"^[!-?A-~]{1,64}@[!-?A-~]+\.[!-?A-~]+$"
 # The user pool's password policy (infra/identity.py; a test holds the two equal), said in the schema so that a
 # password the schema allows is one Cognito takes: printable ASCII, not starting or ending with a space (Cognito
 # refuses those), with Cognito's four character classes. 64 characters is NIST 800-63B's floor for the longest
-# password a verifier must take, and under moto's limit (98).
+# password a verifier must take, and within what the local emulators' Cognito accepts.
 # A secret the caller sends: the API never repeats it, in an answer or a log line (OpenAPI's writeOnly).
 SECRET: dict[str, Any] = {"writeOnly": True}
 PASSWORD_MIN_LENGTH = 10
