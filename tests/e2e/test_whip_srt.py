@@ -44,8 +44,9 @@ def _ended_session(platform: PlatformThread, user: SignedInUser, stream_id: str)
     return done[0] if done else None
 
 
-def _media_children(platform: PlatformThread, name: str = "ffmpeg") -> int:
-    """Processes called `name` whose parent is the media task."""
+def _media_children(platform: PlatformThread, stream_id: str, name: str = "ffmpeg") -> int:
+    """Processes called `name` whose parent is the media task, working for `stream_id` (the transcoder's
+    output directory names it; other tests' streams share the platform)."""
     media = platform.platform._media
     assert media is not None
     count = 0
@@ -55,9 +56,11 @@ def _media_children(platform: PlatformThread, name: str = "ffmpeg") -> int:
                 fields = f.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{pid}/comm") as f:
                 comm = f.read().strip()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
         except OSError:
             continue
-        if int(fields[1]) == media.pid and comm == name:
+        if int(fields[1]) == media.pid and comm == name and stream_id in cmdline:
             count += 1
     return count
 
@@ -78,7 +81,7 @@ def _keyframe_gaps(media_url: str, count: int) -> list[float]:
         out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-skip_frame", "nokey",
                               "-show_entries", "frame=pts_time", "-of", "csv=p=0", joined.name],
                              capture_output=True, text=True, timeout=60, check=True).stdout
-    times = [float(t) for t in out.split() if t.strip() not in ("", "N/A")]
+    times = [float(t) for t in (v.strip(",") for v in out.split()) if t not in ("", "N/A")]
     return [b - a for a, b in itertools.pairwise(times)]
 
 
@@ -132,7 +135,7 @@ def test_whip_aiortc_file_becomes_every_rung_with_aac_and_keeps_its_duration(pla
         assert master is not None and all("mp4a.40.2" in p.stream_info.codecs for p in master.playlists)
         run["thread"].join(WHIP_SECONDS + 60)
         assert (run["delete"], run["delete_again"]) == (200, 404)
-        assert _media_children(platform) == 0, "DELETE answered while the stream's ffmpeg was still running"
+        assert _media_children(platform, stream["id"]) == 0, "DELETE answered while the stream's ffmpeg still ran"
     session = wait_for(lambda: _ended_session(platform, user, stream["id"]), 30, "the session to end (grace)")
     vod = variant_urls(session["vod_url"])
     total = sum(duration for duration, _ in segments(vod[360]))
@@ -216,7 +219,7 @@ def test_srt_caller_key_checked_in_the_handshake_lease_and_grace(platform: Platf
     wrong = _srt_caller(srt_url, f"#!::r=live/sk_{'x' * 43},m=publish", 10)
     assert wrong.wait(5) != 0
     assert time.monotonic() - started < 1.0, "a wrong key was not refused within 1 s"
-    assert _media_children(platform) == 0 and _status(platform, stream["id"]) == "offline"
+    assert _media_children(platform, stream["id"]) == 0 and _status(platform, stream["id"]) == "offline"
     assert call("GET", f"{api}/v1/streams/{stream['id']}/sessions", token=user.token).json["items"] == []
 
     started = time.monotonic()
