@@ -63,7 +63,7 @@ def test_a_publisher_sending_no_media_is_dropped_by_the_session(tmp_path: Path) 
                 client.send(3, (1000).to_bytes(4, "big"), csid=2)
                 await client.read_commands(0.1)
             assert closed_by_server(client)
-            assert 0.6 <= time.monotonic() - started < 2
+            assert 0.6 <= time.monotonic() - started < 5  # the rule, not the bytes-idle timeout (10 s here)
             # Its one GOP was published, so the stream went live; now it waits for the publisher.
             await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 3)
     asyncio.run(scenario())
