@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 from tests.support.http import call
-from tests.support.media import fetch_playlist, playable, variant_urls, wait_for
+from tests.support.media import fetch_playlist, media_task_pid, playable, variant_urls, wait_for
 from tests.support.platform import PlatformThread, start_platform
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
 
@@ -169,21 +169,6 @@ def _publish_url(stream: dict[str, Any]) -> str:
 def _wait_offline(platform: PlatformThread, stream_id: str, timeout_s: float = 60) -> None:
     wait_for(lambda: call("GET", f"{platform.urls['api']}/v1/streams/{stream_id}").json["status"] == "offline",
              timeout_s, f"{stream_id} to go offline", interval=0.5)
-
-
-def media_task_pid() -> int:
-    """The media task: the platform's child process running `python -m streamforge_media`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"streamforge_media" in cmdline:
-            return int(entry.name)
-    raise LookupError("no media task process under this one")
 
 
 def process_cpu(pid: int) -> tuple[float, float]:

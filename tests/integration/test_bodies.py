@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.http import Reply, call
+from tests.support.media import wait_for
 from tests.support.platform import PlatformThread
 from tests.support.streams import go_live
 from tests.support.users import PASSWORD, SignedInUser, create_stream, sign_up_and_log_in
@@ -159,10 +159,7 @@ SECRET_FIELDS = [
 
 
 def _wait_for_log(caplog: pytest.LogCaptureFixture, text: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in caplog.text:
-        assert time.monotonic() < deadline, f"{text!r} was never logged"
-        time.sleep(0.1)
+    wait_for(lambda: text in caplog.text, timeout, f"{text!r} to be logged", interval=0.1)
 
 
 @pytest.mark.parametrize(("method", "path", "field"), SECRET_FIELDS, ids=lambda v: str(v))
