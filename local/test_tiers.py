@@ -18,7 +18,7 @@ import sys
 from local import localstack
 from local.platform import free_port
 
-CORE_TIERS = ("unit", "infra", "integration", "e2e")
+CORE_TIERS = ("unit", "component", "infra", "integration", "e2e")
 ALL_TIERS = (*CORE_TIERS, "localstack")
 
 
@@ -27,6 +27,9 @@ def unavailable_tiers() -> dict[str, str]:
     reasons = {}
     if shutil.which("node") is None:
         reasons["infra"] = "node is not installed (jsii needs it for CDK synth)"
+    media_tools = [tool for tool in ("ffmpeg", "ffprobe", "gst-launch-1.0") if shutil.which(tool) is None]
+    if media_tools:
+        reasons["component"] = f"missing {', '.join(media_tools)} (make test installs them when run as root)"
     missing = [tool for tool in ("ffmpeg", "ffprobe", "chromium") if shutil.which(tool) is None]
     if missing:
         reasons["e2e"] = f"missing {', '.join(missing)} (make test installs them when run as root)"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-CORE_TIERS = ("unit", "infra", "integration", "e2e")
+CORE_TIERS = ("unit", "component", "infra", "integration", "e2e")
 _skipped_core: list[str] = []
 
 # Module -> why its tests run on moto only. Chosen for CI's time budget (docs/architecture.md, "Emulators").
