@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness, wait_for
 from streamforge_media.ingest.rtmp.server import RtmpLimits
 from streamforge_media.media import AccessUnit
 from streamforge_media.packaging.timeline import EncodedSegment
 from streamforge_media.transcode.pipeline import SegmentSink, TranscodePlan
 
-pytestmark = pytest.mark.unit
+from tests.unit.media.media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness, wait_for
+
+pytestmark = pytest.mark.component
 
 # An AVC sequence header (AVCDecoderConfigurationRecord of libx264's 320x240 SPS and PPS), then frames.
 AVC_HEADER = bytes.fromhex("1700000000" "0142c00dffe100166742c00dda0507ec0440000003004000000f23c50aa801000468ce0fc8")

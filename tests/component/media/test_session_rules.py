@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from media_support import STREAM_ID, RawRtmpClient, make_config, running_harness, wait_for
 from test_rtmp_server import AVC_HEADER, GOP, FakeTranscoder, codes, publish_ok, send_gop
 
-pytestmark = pytest.mark.unit
+from tests.unit.media.media_support import STREAM_ID, RawRtmpClient, make_config, running_harness, wait_for
+
+pytestmark = pytest.mark.component
 
 
 def closed_by_server(client: RawRtmpClient) -> bool:

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from media_support import STREAM_KEY, RawRtmpClient, have, make_config, running_harness, wait_for
 from streamforge_media import codecs
 from streamforge_media.codecs import h264
 from streamforge_media.ladder import Rung
@@ -16,7 +15,9 @@ from streamforge_media.session import plan_for
 from streamforge_media.tracks import Generation
 from test_rtmp_server import GOP, KEYFRAME, FakeTranscoder, send_gop
 
-pytestmark = pytest.mark.unit
+from tests.unit.media.media_support import STREAM_KEY, RawRtmpClient, have, make_config, running_harness, wait_for
+
+pytestmark = pytest.mark.component
 
 needs_ffmpeg = pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")
 

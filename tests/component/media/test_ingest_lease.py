@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from media_support import STREAM_ID, FakeStore, Harness, make_config, running_harness, wait_for
 from test_rtmp_server import FakeTranscoder, codes, publish_ok
 
-pytestmark = pytest.mark.unit
+from tests.unit.media.media_support import STREAM_ID, FakeStore, Harness, make_config, running_harness, wait_for
+
+pytestmark = pytest.mark.component
 
 PUBLISHING = "NetStream.Publish.Start"
 REFUSED = "NetStream.Publish.BadName"
