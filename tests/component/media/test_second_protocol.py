@@ -10,7 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from media_support import (
+from streamforge_media import codecs
+from streamforge_media.codecs import aac, h264, nal
+from streamforge_media.media import AccessUnit, Codec, MediaKind, PublisherHints
+from streamforge_media.ports import PublishHandler
+
+from tests.unit.media.media_support import (
     SEGMENT_FORMAT,
     STREAM_ID,
     STREAM_KEY,
@@ -20,12 +25,8 @@ from media_support import (
     running_task,
     wait_for,
 )
-from streamforge_media import codecs
-from streamforge_media.codecs import aac, h264, nal
-from streamforge_media.media import AccessUnit, Codec, MediaKind, PublisherHints
-from streamforge_media.ports import PublishHandler
 
-pytestmark = [pytest.mark.unit, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
+pytestmark = [pytest.mark.component, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
 
 FPS = 25
 SECONDS = 5

@@ -8,10 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
-from media_support import SEGMENT_FORMAT, STREAM_ID, have, make_config, running_harness, start_ffmpeg, wait_for
 from streamforge_media import hls
 
-pytestmark = [pytest.mark.unit, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
+from tests.unit.media.media_support import (
+    SEGMENT_FORMAT,
+    STREAM_ID,
+    have,
+    make_config,
+    running_harness,
+    start_ffmpeg,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.component, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
 
 
 def ffprobe_first_pts(data: bytes, tmp_path: Path, name: str) -> float:

@@ -9,14 +9,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from rtmp_support import AVCC, IDR, KEY, ClientBytes, ServerReplies, avc_tag, codes, commands, ex_video
 from streamforge_media.ingest.rtmp import amf0
 from streamforge_media.ingest.rtmp.chunk import Message
 from streamforge_media.ingest.rtmp.server import RtmpLimits, RtmpServer
 from streamforge_media.media import AccessUnit, PublisherHints
 from streamforge_media.ports import Disconnector, MediaSink
 
-pytestmark = pytest.mark.unit
+from tests.unit.media.rtmp_support import AVCC, IDR, KEY, ClientBytes, ServerReplies, avc_tag, codes, commands, ex_video
+
+pytestmark = pytest.mark.component
 
 STREAM_KEY = "sk_" + "k" * 43
 

@@ -13,11 +13,20 @@ import time
 from pathlib import Path
 
 import pytest
-from media_support import STREAM_ID, Harness, have, make_config, running_harness, start_ffmpeg, wait_for
 from streamforge_media import hls
 from streamforge_media.transcode.pipeline import FfmpegPipeline
 
-pytestmark = [pytest.mark.unit, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
+from tests.unit.media.media_support import (
+    STREAM_ID,
+    Harness,
+    have,
+    make_config,
+    running_harness,
+    start_ffmpeg,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.component, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
 
 TOP = f"live/{STREAM_ID}/240p/index.m3u8"
 
