@@ -19,7 +19,8 @@ except ImportError:
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
     raise
 
-sys.path.insert(0, str(ROOT))
+# The CDK app reads the shared layer's event catalog (streamforge.events) for the EventBridge rules.
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared" / "python")]
 
 from infra.application import build_app  # noqa: E402
 

@@ -82,11 +82,9 @@ WEBSOCKET_ROUTES: Final = ("$connect", "$disconnect", "$default", "subscribe", "
 # Events.
 EVENT_BUS: Final = "EventBus"
 EVENT_BUS_NAME: Final = "streamforge"
-EVENT_SOURCES: Final = ("streamforge.media", "streamforge.api")
+# The rules' sources and detail-types come from the event catalog, streamforge.events (infra/events.py).
 STREAM_LIFECYCLE_RULE: Final = "StreamLifecycleRule"
-STREAM_LIFECYCLE_DETAIL_TYPES: Final = ("Stream Live", "Stream Offline", "Stream Updated")
 INGEST_HEALTH_RULE: Final = "IngestHealthRule"
-INGEST_HEALTH_DETAIL_TYPE: Final = "Ingest Health"
 
 # Analytics ingestion.
 HEARTBEAT_QUEUE: Final = "HeartbeatQueue"

@@ -1,4 +1,8 @@
-"""Events bounded context: the `streamforge` bus and the rules that route stream events to Lambda."""
+"""Events bounded context: the `streamforge` bus and the rules that route stream events to Lambda.
+
+The rules' sources and detail-types come from the shared layer's event catalog (`streamforge.events`), the one
+list of events, which the notifications fan-out maps from too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from streamforge.events import SOURCES, IngestHealth, pushed_detail_types
 
 from infra import constants as c
 from infra.support import pin_logical_id, suppress
@@ -34,17 +39,18 @@ class Events(Construct):
         )
 
     def route_stream_lifecycle(self, function: lambda_.IFunction) -> events.Rule:
-        return self._route(c.STREAM_LIFECYCLE_RULE, list(c.STREAM_LIFECYCLE_DETAIL_TYPES), function)
+        """Every catalog event that WebSocket clients are sent, to the fan-out `function`."""
+        return self._route(c.STREAM_LIFECYCLE_RULE, pushed_detail_types(), function)
 
     def route_ingest_health(self, function: lambda_.IFunction) -> events.Rule:
-        return self._route(c.INGEST_HEALTH_RULE, [c.INGEST_HEALTH_DETAIL_TYPE], function)
+        return self._route(c.INGEST_HEALTH_RULE, [IngestHealth.DETAIL_TYPE], function)
 
     def _route(self, rule_id: str, detail_types: list[str], function: lambda_.IFunction) -> events.Rule:
         rule = events.Rule(
             self,
             rule_id,
             event_bus=self.bus,
-            event_pattern=events.EventPattern(source=list(c.EVENT_SOURCES), detail_type=detail_types),
+            event_pattern=events.EventPattern(source=list(SOURCES), detail_type=detail_types),
             targets=[
                 targets.LambdaFunction(
                     function,

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from streamforge.aws import client
 from streamforge.config import EnvConfig
-from streamforge.events import INGEST_HEALTH, SOURCE_API, STREAM_UPDATED, EventBridgePublisher, EventPublisher
+from streamforge.events import SOURCE_API, EventBridgePublisher, EventPublisher, IngestHealth, ViewerCountChanged
 from streamforge.observability import logger, metrics, tracer
 
 from analytics.aggregate import MAX_AGE_S, NO_SESSION, Heartbeat, aggregate_stream, presence_range
@@ -102,7 +102,7 @@ class _Batch:
             raise InvalidRecord("body is not JSON") from exc
         if not isinstance(message, dict):
             raise InvalidRecord("body is not an object")
-        if message.get("detail-type") == INGEST_HEALTH:
+        if message.get("detail-type") == IngestHealth.DETAIL_TYPE:
             # An EventBridge rule may target the queue instead of the function.
             self._store.record_ingest(*parse_ingest_health(message))
             return
@@ -131,15 +131,15 @@ class _Batch:
 
 
 def announce_viewer_counts(changed: dict[str, tuple[str, int]], publisher: EventPublisher) -> None:
-    """`Stream Updated` naming only `viewer_count`, which the fan-out pushes to subscribers as `viewers`.
+    """`Viewer Count Changed` per stream whose count this batch changed (the fan-out pushes it as `viewers`).
 
     The counts are already stored, so a failed announcement is logged, not retried with the batch.
     """
     for stream_id, (session_id, count) in changed.items():
         try:
-            publisher.publish(STREAM_UPDATED, stream_id=stream_id,
-                              session_id=None if session_id == NO_SESSION else session_id,
-                              viewer_count=count, changed=["viewer_count"])
+            publisher.publish(ViewerCountChanged(stream_id=stream_id,
+                                                 session_id=None if session_id == NO_SESSION else session_id,
+                                                 viewer_count=count))
         except Exception:
             logger.exception("could not announce the viewer count", stream_id=stream_id)
 
@@ -164,7 +164,7 @@ def process_sqs_batch(event: dict[str, Any], store: AnalyticsStore, context: Any
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "Records" in event:
         return process_sqs_batch(event, default_store(), context, publisher=default_publisher())
-    if event.get("detail-type") == INGEST_HEALTH:
+    if event.get("detail-type") == IngestHealth.DETAIL_TYPE:
         default_store().record_ingest(*parse_ingest_health(event))
         return {}
     logger.warning("ignored an event of unknown shape", keys=sorted(event))

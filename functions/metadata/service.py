@@ -9,7 +9,7 @@ from typing import Any
 
 from streamforge import keys
 from streamforge.errors import Conflict, Forbidden, NotFound
-from streamforge.events import STREAM_UPDATED, EventPublisher, utc_now_iso
+from streamforge.events import EventPublisher, StreamUpdated, utc_now_iso
 from streamforge.observability import logger
 from streamforge.pagination import decode_cursor, encode_cursor
 from streamforge.streams import effective_viewer_count
@@ -200,8 +200,8 @@ class StreamService:
         if not changes:
             return
         try:
-            self._publisher.publish(STREAM_UPDATED, stream_id=stream["stream_id"],
-                                    session_id=stream.get("current_session_id"), changes=changes)
+            self._publisher.publish(StreamUpdated(stream_id=stream["stream_id"],
+                                                  session_id=stream.get("current_session_id"), changes=changes))
         except Exception:
             # The write has happened; failing the request would only make the client retry it.
             logger.exception("could not publish Stream Updated", stream_id=stream["stream_id"])

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from streamforge.events import IngestHealth
+
 from streamforge_media.media import AccessUnit, MediaKind
 
 
@@ -42,19 +44,21 @@ class IngestStats:
         else:
             self.audio_codec = track.codec
 
-    def snapshot(self) -> dict[str, float | int | str]:
+    def snapshot(self, stream_id: str, session_id: str) -> IngestHealth:
+        """The window's figures as the stream's `Ingest Health` event."""
         now = self.clock()
         elapsed = max(now - self._window_start, 1e-6)
         gaps = [b - a for a, b in zip(self._keyframe_ts, self._keyframe_ts[1:], strict=False) if b > a]
-        figures: dict[str, float | int | str] = {
-            "bitrate_kbps": round(self._bytes * 8 / elapsed / 1000, 1),
-            "fps": round(self._frames / elapsed, 2),
-            "width": self.width,
-            "height": self.height,
-            "keyframe_interval_s": round(sum(gaps) / len(gaps) / 1000, 2) if gaps else 0.0,
-            "video_codec": self.video_codec,
-            "audio_codec": self.audio_codec,
-        }
+        figures = IngestHealth(
+            stream_id=stream_id, session_id=session_id,
+            bitrate_kbps=round(self._bytes * 8 / elapsed / 1000, 1),
+            fps=round(self._frames / elapsed, 2),
+            width=self.width,
+            height=self.height,
+            keyframe_interval_s=round(sum(gaps) / len(gaps) / 1000, 2) if gaps else 0.0,
+            video_codec=self.video_codec,
+            audio_codec=self.audio_codec,
+        )
         self._bytes = 0
         self._frames = 0
         self._keyframe_ts = self._keyframe_ts[-1:]

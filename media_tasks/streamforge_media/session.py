@@ -14,6 +14,7 @@ only then do the status turn `live` and `Stream Live` go out, so whoever follows
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from streamforge import media_layout, urls
-from streamforge.events import INGEST_HEALTH, SESSION_RECORDED, STREAM_LIVE, STREAM_OFFLINE, EventPublisher
+from streamforge.events import EventPublisher, SessionRecorded, StreamEvent, StreamLive, StreamOffline
 from streamforge.keys import hash_stream_key, key_matches
 
 from streamforge_media.config import MAX_RECONNECT_GRACE_S, MediaConfig
@@ -119,11 +120,11 @@ class SessionManager:
         task.add_done_callback(self._background.discard)
         return task
 
-    async def emit(self, detail_type: str, stream_id: str, session_id: str, **fields: Any) -> None:
+    async def emit(self, event: StreamEvent) -> None:
         try:
-            await self.call(self.events.publish, detail_type, stream_id=stream_id, session_id=session_id, **fields)
+            await self.call(self.events.publish, event)
         except Exception:  # an event lost must not take the stream down
-            log.exception("could not publish %s for %s", detail_type, stream_id)
+            log.exception("could not publish %s for %s", event.DETAIL_TYPE, event.stream_id)
 
     async def start_publish(self, stream_key: str, control: Disconnector) -> MediaSink | None:
         return (await self.admit(stream_key, control)).sink
@@ -259,11 +260,11 @@ class BroadcastSession:
             log.exception("could not mark %s %s", self.stream_id, status)
         log.info("stream %s live, session %s", self.stream_id, self.session_id)
         base = self.config.cdn_base_url
-        links = {"playback_url": urls.playback_url(base, self.stream_id),
-                 "thumbnail_url": urls.thumbnail_url(base, self.stream_id)}
-        if self.config.encoder.segment_format.dash:
-            links["dash_url"] = urls.dash_url(base, self.stream_id)
-        await m.emit(STREAM_LIVE, self.stream_id, self.session_id, started_at=self.started_at, **links)
+        await m.emit(StreamLive(
+            stream_id=self.stream_id, session_id=self.session_id, started_at=self.started_at,
+            playback_url=urls.playback_url(base, self.stream_id),
+            thumbnail_url=urls.thumbnail_url(base, self.stream_id),
+            dash_url=urls.dash_url(base, self.stream_id) if self.config.encoder.segment_format.dash else None))
 
     async def _hold_lease(self) -> None:
         """Renew the ingest lease at a third of its term, through reconnect grace, until the session ends.
@@ -388,10 +389,11 @@ class BroadcastSession:
             await m.call(m.store.end_session, self.stream_id, self.session_id, ended_at=ended_at,
                          duration_s=duration, vod_url=vod_url, vod_dash_url=vod_dash_url)
             if self.went_live:
-                await m.emit(STREAM_OFFLINE, self.stream_id, self.session_id, ended_at=ended_at, reason=reason)
-            await m.emit(SESSION_RECORDED, self.stream_id, self.session_id, started_at=self.started_at,
-                         ended_at=ended_at, duration_s=duration, vod_url=vod_url,
-                         **({"vod_dash_url": vod_dash_url} if vod_dash_url else {}))
+                await m.emit(StreamOffline(stream_id=self.stream_id, session_id=self.session_id, ended_at=ended_at,
+                                           reason=reason))
+            await m.emit(SessionRecorded(stream_id=self.stream_id, session_id=self.session_id,
+                                         started_at=self.started_at, ended_at=ended_at, duration_s=duration,
+                                         vod_url=vod_url, vod_dash_url=vod_dash_url))
             log.info("session %s ended (%.1f s, vod %s)", self.session_id, duration, vod_url or "none")
         except Exception:
             log.exception("finalizing session %s of %s failed", self.session_id, self.stream_id)
@@ -501,16 +503,18 @@ class PublisherConnection:
         while True:
             await asyncio.sleep(delay)
             delay = broadcast.config.health_interval_s
-            figures = self.stats.snapshot()
+            health = self.stats.snapshot(broadcast.stream_id, broadcast.session_id)
             if isinstance(self.control, TransportStatsSource) and (transport := self.control.transport_stats()):
-                figures.update(packet_loss_pct=round(transport.packet_loss_pct, 2), rtt_ms=round(transport.rtt_ms, 1))
+                health = dataclasses.replace(health, packet_loss_pct=round(transport.packet_loss_pct, 2),
+                                             rtt_ms=round(transport.rtt_ms, 1))
             at = utc_iso()
+            figures = {name: value for name, value in health.fields().items() if value is not None}
             try:
                 await m.call(m.store.update_live_info, broadcast.stream_id, broadcast.session_id,
                              {"ingest_health": {**figures, "at": at}}, at)
             except Exception:
                 log.exception("could not store ingest health of %s", broadcast.stream_id)
-            await m.emit(INGEST_HEALTH, broadcast.stream_id, broadcast.session_id, **figures)
+            await m.emit(health)
 
     async def _watch_key(self) -> None:
         broadcast, m = self.broadcast, self.broadcast.manager

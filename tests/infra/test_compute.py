@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from streamforge.events import CATALOG, SOURCES
 
 from infra.application import cdk_json_context
 from tests.infra.conftest import Synth, mentions
@@ -169,7 +170,7 @@ def test_event_bus_rules_route_stream_events(synth: Synth) -> None:
     assert synth.resources["EventBus"]["Properties"]["Name"] == "streamforge"
     rules = {k: v["Properties"] for k, v in synth.of_type("AWS::Events::Rule").items()}
     expected = {
-        "NotificationsFanoutFunction": {"Stream Live", "Stream Offline", "Stream Updated"},
+        "NotificationsFanoutFunction": {"Stream Live", "Stream Offline", "Stream Updated", "Viewer Count Changed"},
         "AnalyticsConsumerFunction": {"Ingest Health"},
     }
     for function_id, detail_types in expected.items():
@@ -191,3 +192,13 @@ def test_heartbeat_queue_feeds_consumer_with_partial_batch_failures(synth: Synth
     assert queue_policies and mentions(queue_policies, '"aws:SecureTransport": "false"')
     send = [s for s in synth.function_statements("AnalyticsFunction") if mentions(s["Action"], "sqs:SendMessage")]
     assert send and all(s["Resource"] == {"Fn::GetAtt": ["HeartbeatQueue", "Arn"]} for s in send)
+
+
+def test_every_catalog_event_with_a_websocket_type_reaches_the_fanout(synth: Synth) -> None:
+    """The rules' half of the catalog acceptance (the fan-out's half: tests/unit/notifications/test_fanout.py):
+    an event the catalog pushes to clients is routed from both sources to the fan-out, and nothing else is."""
+    to_fanout = [r["Properties"]["EventPattern"] for r in synth.of_type("AWS::Events::Rule").values()
+                 if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["NotificationsFanoutFunction", "Arn"]}]
+    routed = {detail_type for pattern in to_fanout for detail_type in pattern["detail-type"]}
+    assert routed == {kind.DETAIL_TYPE for kind in CATALOG if kind.MESSAGE_TYPE is not None}
+    assert all(set(pattern["source"]) == set(SOURCES) for pattern in to_fanout)

@@ -16,13 +16,14 @@ from typing import Any
 import boto3
 import pytest
 from streamforge.events import (
-    INGEST_HEALTH,
-    SESSION_RECORDED,
     SOURCE_API,
     SOURCE_MEDIA,
-    STREAM_LIVE,
-    STREAM_OFFLINE,
-    STREAM_UPDATED,
+    IngestHealth,
+    SessionRecorded,
+    StreamLive,
+    StreamOffline,
+    StreamUpdated,
+    ViewerCountChanged,
 )
 from streamforge_media.publisher import S3ObjectStore
 from streamforge_media.segment_format import DEFAULT as SEGMENT_FORMAT
@@ -46,7 +47,7 @@ def test_media_task_publishes_live_ladder_and_vod_to_localstack_s3(localstack_en
         async with running_task(config, S3ObjectStore(bucket, s3)) as h:
             publisher = await start_ffmpeg(h.url(), 5)
             assert await asyncio.wait_for(publisher.wait(), 30) == 0
-            await wait_for(lambda: SESSION_RECORDED in h.events.types(), 30)
+            await wait_for(lambda: SessionRecorded.DETAIL_TYPE in h.events.types(), 30)
             ((_, session_id),) = h.store.sessions
             return str(session_id)
 
@@ -72,13 +73,18 @@ def test_media_task_publishes_live_ladder_and_vod_to_localstack_s3(localstack_en
     assert head(f"thumbs/{STREAM_ID}/latest.jpg")[0] == "image/jpeg"
 
 
+STREAM_LIVE, STREAM_OFFLINE, SESSION_RECORDED = StreamLive.DETAIL_TYPE, StreamOffline.DETAIL_TYPE, \
+    SessionRecorded.DETAIL_TYPE
+STREAM_UPDATED, VIEWER_COUNT, INGEST_HEALTH = StreamUpdated.DETAIL_TYPE, ViewerCountChanged.DETAIL_TYPE, \
+    IngestHealth.DETAIL_TYPE
 EVENTS = [(SOURCE_MEDIA, STREAM_LIVE), (SOURCE_MEDIA, STREAM_OFFLINE), (SOURCE_MEDIA, SESSION_RECORDED),
-          (SOURCE_MEDIA, INGEST_HEALTH), (SOURCE_API, STREAM_UPDATED), (SOURCE_API, INGEST_HEALTH),
-          ("someone.else", STREAM_LIVE)]
+          (SOURCE_MEDIA, INGEST_HEALTH), (SOURCE_API, STREAM_UPDATED), (SOURCE_API, VIEWER_COUNT),
+          (SOURCE_API, INGEST_HEALTH), ("someone.else", STREAM_LIVE)]
 # docs/contracts.md: the fan-out pushes lifecycle events to sockets; analytics takes Ingest Health. Session
 # Recorded has no subscriber yet, and other sources are never trusted.
 EXPECTED = {
-    "StreamLifecycleRule": {(SOURCE_MEDIA, STREAM_LIVE), (SOURCE_MEDIA, STREAM_OFFLINE), (SOURCE_API, STREAM_UPDATED)},
+    "StreamLifecycleRule": {(SOURCE_MEDIA, STREAM_LIVE), (SOURCE_MEDIA, STREAM_OFFLINE), (SOURCE_API, STREAM_UPDATED),
+                            (SOURCE_API, VIEWER_COUNT)},
     "IngestHealthRule": {(SOURCE_MEDIA, INGEST_HEALTH), (SOURCE_API, INGEST_HEALTH)},
 }
 

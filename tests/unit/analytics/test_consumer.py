@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from streamforge.events import StreamEvent, ViewerCountChanged
 
 from tests.unit.analytics.support import api, create_stream, drain_queue, live_stream, sqs_event, viewer_token
 from tests.unit.conftest import ALICE, BOB, LambdaContext, call, http_event
@@ -97,20 +98,18 @@ def test_a_changed_viewer_count_is_announced_once(aws: dict[str, str]) -> None:
     stream_id, now = create_stream(), time.time()
     store = DynamoAnalyticsStore(analytics_table=aws["ANALYTICS_TABLE"], streams_table=aws["STREAMS_TABLE"],
                                  dynamodb=boto3.client("dynamodb"))
-    announced: list[dict[str, Any]] = []
+    announced: list[StreamEvent] = []
 
     class RecordingPublisher:
-        def publish(self, detail_type: str, *, stream_id: str, session_id: str | None,
-                    **fields: Any) -> dict[str, Any]:
-            announced.append({"detail_type": detail_type, "stream_id": stream_id, **fields})
-            return fields
+        def publish(self, event: StreamEvent) -> dict[str, Any]:
+            announced.append(event)
+            return event.fields()
 
     two_viewers = sqs_event([{"v": 1, "stream_id": stream_id, "session_id": "none", "viewer_id": v, "at": now}
                              for v in ("a", "b")])
     process_sqs_batch(two_viewers, store, now=now, publisher=RecordingPublisher())
     process_sqs_batch(two_viewers, store, now=now + 1, publisher=RecordingPublisher())
-    assert announced == [{"detail_type": "Stream Updated", "stream_id": stream_id, "viewer_count": 2,
-                          "changed": ["viewer_count"]}]
+    assert announced == [ViewerCountChanged(stream_id=stream_id, session_id=None, viewer_count=2)]
 
 
 def test_batches_consumed_concurrently_count_each_others_viewers(aws: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
+from streamforge.events import StreamEvent
 from streamforge.keys import hash_stream_key
 from streamforge_media.config import MediaConfig
 from streamforge_media.ingest.rtmp.server import RtmpLimits, RtmpServer
@@ -127,10 +128,11 @@ class FakeEvents:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._seq: dict[str, int] = {}
 
-    def publish(self, detail_type: str, *, stream_id: str, session_id: str | None, **fields: Any) -> dict[str, Any]:
-        self._seq[stream_id] = self._seq.get(stream_id, 0) + 1
-        detail = {"stream_id": stream_id, "session_id": session_id, "seq": self._seq[stream_id], **fields}
-        self.events.append((detail_type, detail))
+    def publish(self, event: StreamEvent) -> dict[str, Any]:
+        self._seq[event.stream_id] = self._seq.get(event.stream_id, 0) + 1
+        detail = {**event.fields(), "stream_id": event.stream_id, "session_id": event.session_id,
+                  "seq": self._seq[event.stream_id]}
+        self.events.append((event.DETAIL_TYPE, detail))
         return detail
 
     def types(self) -> list[str]:

@@ -1,30 +1,196 @@
-"""Stream events on the EventBridge bus, each with a per-stream sequence number."""
+"""The stream event catalog: one frozen type per event on the EventBridge bus `streamforge`, and its publisher.
+
+Each event type declares, once:
+- `DETAIL_TYPE`: its EventBridge detail-type;
+- `MESSAGE_TYPE`: the WebSocket message type the notifications fan-out pushes it as, or None (not pushed);
+- its fields: the dataclass fields after the envelope's `stream_id` and `session_id`.
+
+A detail on the bus is the envelope `{stream_id, session_id, seq, at}` (ARCHITECTURE §5; the publisher adds
+`seq` and `at`) plus the event's declared fields, every one of them present (None as null). A WebSocket
+message is `{type, stream_id, session_id, seq, at}` plus the same declared fields, nothing else.
+
+The CDK rules (infra/events.py) and the notifications fan-out's mapping are derived from `CATALOG`,
+so an event pushed to clients is added here, in its emitter and in the web client. Plain dataclasses, not
+pydantic: the media task, the analytics consumer and the CDK app import this module, and none of them should
+pay for pydantic on a cold start.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from streamforge.aws import client
 
 SOURCE_MEDIA = "streamforge.media"
 SOURCE_API = "streamforge.api"
+SOURCES = (SOURCE_MEDIA, SOURCE_API)
 
-STREAM_LIVE = "Stream Live"
-STREAM_OFFLINE = "Stream Offline"
-STREAM_UPDATED = "Stream Updated"
-SESSION_RECORDED = "Session Recorded"
-INGEST_HEALTH = "Ingest Health"
+# The envelope every detail carries; `seq` rises by one per event of a stream, `at` is ISO 8601 UTC (ms).
+ENVELOPE = ("stream_id", "session_id", "seq", "at")
 
 
 class EventPublishError(RuntimeError):
     """EventBridge refused an entry."""
 
 
+class MalformedEvent(ValueError):
+    """A detail that lacks an envelope or declared field, or whose envelope has the wrong type."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamEvent:
+    """The envelope's own fields; subclasses add their declared fields and set the two class constants."""
+
+    DETAIL_TYPE: ClassVar[str]
+    MESSAGE_TYPE: ClassVar[str | None] = None
+
+    stream_id: str
+    session_id: str | None
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The declared fields, without the envelope."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ENVELOPE)
+
+    def fields(self) -> dict[str, Any]:
+        """The declared fields and their values (JSON-ready: str, numbers, bool, None, lists and dicts of them)."""
+        return {name: getattr(self, name) for name in self.field_names()}
+
+    def message(self, *, seq: int, at: str) -> dict[str, Any]:
+        """The WebSocket message clients get: `type`, the envelope and the declared fields only."""
+        if self.MESSAGE_TYPE is None:
+            raise TypeError(f"{self.DETAIL_TYPE} is not pushed to WebSocket clients")
+        return {**self.fields(), "type": self.MESSAGE_TYPE, "stream_id": self.stream_id,
+                "session_id": self.session_id, "seq": seq, "at": at}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamLive(StreamEvent):
+    """The stream's first manifests are stored and it is `live` (media task)."""
+
+    DETAIL_TYPE = "Stream Live"
+    MESSAGE_TYPE = "stream.live"
+
+    started_at: str
+    playback_url: str
+    thumbnail_url: str
+    dash_url: str | None = None  # None when the segment format has no DASH manifest (MPEG-TS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamOffline(StreamEvent):
+    """A session that went live has ended, after grace or explicitly (media task)."""
+
+    DETAIL_TYPE = "Stream Offline"
+    MESSAGE_TYPE = "stream.offline"
+
+    ended_at: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamUpdated(StreamEvent):
+    """The owner changed public fields of the stream (`{field: new value}`), or deleted it (`{"deleted": true}`)."""
+
+    DETAIL_TYPE = "Stream Updated"
+    MESSAGE_TYPE = "stream.updated"
+
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewerCountChanged(StreamEvent):
+    """A heartbeat batch changed the stream's live viewer count (analytics consumer)."""
+
+    DETAIL_TYPE = "Viewer Count Changed"
+    MESSAGE_TYPE = "viewers"
+
+    viewer_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionRecorded(StreamEvent):
+    """A session ended and its VOD, if recorded, is written (media task); durations in seconds."""
+
+    DETAIL_TYPE = "Session Recorded"
+
+    started_at: str
+    ended_at: str
+    duration_s: float
+    vod_url: str | None
+    vod_dash_url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestHealth(StreamEvent):
+    """The publisher's figures over the last health interval (media task, every 10 s; analytics stores them).
+
+    Sizes in pixels, keyframe interval in seconds; loss and round trip only from transports that measure them
+    (SRT, WebRTC); codecs as ffmpeg names them (`h264`, `aac`).
+    """
+
+    DETAIL_TYPE = "Ingest Health"
+
+    bitrate_kbps: float
+    fps: float
+    width: int
+    height: int
+    keyframe_interval_s: float
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    packet_loss_pct: float | None = None
+    rtt_ms: float | None = None
+
+
+CATALOG: tuple[type[StreamEvent], ...] = (
+    StreamLive, StreamOffline, StreamUpdated, ViewerCountChanged, SessionRecorded, IngestHealth)
+BY_DETAIL_TYPE: dict[str, type[StreamEvent]] = {event.DETAIL_TYPE: event for event in CATALOG}
+
+
+def pushed_detail_types() -> list[str]:
+    """The detail-types of the events WebSocket clients are sent, in catalog order."""
+    return [event.DETAIL_TYPE for event in CATALOG if event.MESSAGE_TYPE is not None]
+
+
+@dataclass(frozen=True)
+class Received:
+    """An event as read back from the bus: the typed event and the envelope the publisher added."""
+
+    event: StreamEvent
+    seq: int
+    at: str
+
+
+def read(detail_type: str, detail: Mapping[str, Any]) -> Received | None:
+    """The catalog event of `detail`; None for a detail-type the catalog does not know.
+
+    Undeclared fields are dropped. Raises MalformedEvent when the envelope or a declared field without a
+    default is missing, or the envelope has the wrong type.
+    """
+    kind = BY_DETAIL_TYPE.get(detail_type)
+    if kind is None:
+        return None
+    stream_id, session_id, seq, at = (detail.get(name) for name in ENVELOPE)
+    if not isinstance(stream_id, str) or not isinstance(at, str) or isinstance(seq, bool) \
+            or not isinstance(seq, int) or not (session_id is None or isinstance(session_id, str)):
+        raise MalformedEvent(f"{detail_type}: bad or missing envelope")
+    try:
+        event = kind(stream_id=stream_id, session_id=session_id,
+                     **{name: detail[name] for name in kind.field_names() if name in detail})
+    except TypeError as exc:  # a declared field without a default is missing
+        raise MalformedEvent(f"{detail_type}: {exc}") from exc
+    return Received(event, seq, at)
+
+
 class EventPublisher(Protocol):
-    def publish(self, detail_type: str, *, stream_id: str, session_id: str | None, **fields: Any) -> dict[str, Any]:
+    def publish(self, event: StreamEvent) -> dict[str, Any]:
+        """Puts the event on the bus; returns the detail as sent. Raises EventPublishError when refused."""
         ...
 
 
@@ -61,12 +227,12 @@ class EventBridgePublisher:
         )
         return int(result["Attributes"]["event_seq"]["N"])
 
-    def publish(self, detail_type: str, *, stream_id: str, session_id: str | None, **fields: Any) -> dict[str, Any]:
-        detail = {"stream_id": stream_id, "session_id": session_id, "seq": self.next_seq(stream_id),
-                  "at": utc_now_iso(), **fields}
+    def publish(self, event: StreamEvent) -> dict[str, Any]:
+        detail = {**event.fields(), "stream_id": event.stream_id, "session_id": event.session_id,
+                  "seq": self.next_seq(event.stream_id), "at": utc_now_iso()}
         response = self._events.put_events(Entries=[{
             "Source": self._source,
-            "DetailType": detail_type,
+            "DetailType": event.DETAIL_TYPE,
             "Detail": json.dumps(detail, default=str),
             "EventBusName": self._bus_name,
         }])
