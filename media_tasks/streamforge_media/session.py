@@ -7,8 +7,9 @@ and feeds each generation's transcoder, whose segments go to the broadcast's `Pu
 seam: HLS and, for CMAF, DASH packagers over one set of segments).
 
 Going live: a new session claims the stream (lease, current session) but leaves it `offline` until its
-first manifests are stored and the previous session's cached copies have expired (`MANIFEST_MAX_AGE_S`);
-only then do the status turn `live` and `Stream Live` go out, so whoever follows either gets this session.
+first manifests are stored and, when the stream was broadcast before, the previous session's cached copies have
+expired (`MANIFEST_MAX_AGE_S`); only then do the status turn `live` and `Stream Live` go out, so whoever follows
+either gets this session.
 """
 
 from __future__ import annotations
@@ -174,7 +175,8 @@ class SessionManager:
                 grace = self.config.reconnect_grace_s if stream.reconnect_grace_s is None else stream.reconnect_grace_s
                 dvr = self.config.dvr_window_s if stream.dvr_window_s is None else stream.dvr_window_s
                 broadcast = BroadcastSession(self, stream.stream_id, max(0, min(grace, MAX_RECONNECT_GRACE_S)),
-                                             stream.record, dvr_window_s=max(0, dvr))
+                                             stream.record, dvr_window_s=max(0, dvr),
+                                             broadcast_before=stream.broadcast_before)
                 if not await broadcast.begin():
                     log.info("refusing publisher for %s: another media task is ingesting it", stream.stream_id)
                     return Admission(None, Refusal.BUSY)
@@ -208,13 +210,15 @@ class BroadcastSession:
     """One broadcast of one stream, from publish to offline; survives reconnects within grace."""
 
     def __init__(self, manager: SessionManager, stream_id: str, grace_s: int, record: bool, *,
-                 dvr_window_s: int = 0) -> None:
+                 dvr_window_s: int = 0, broadcast_before: bool = True) -> None:
         self.manager = manager
         self.config = manager.config
         self.stream_id = stream_id
         self.grace_s = grace_s
         self.record = record
         self.dvr_window_s = dvr_window_s
+        # False only for a stream's first broadcast: no earlier manifests at its URLs can be cached anywhere.
+        self.broadcast_before = broadcast_before
         self.went_live = False
         self.session_id = new_session_id()
         self.started_at = utc_iso()
@@ -247,7 +251,8 @@ class BroadcastSession:
         """Status `live` and `Stream Live`, once this session's entry manifests are stored and every cached copy
         of the previous session's (CDN, players: max-age) has expired."""
         await publisher.ready.wait()
-        await asyncio.sleep(MANIFEST_MAX_AGE_S)
+        if self.broadcast_before:
+            await asyncio.sleep(MANIFEST_MAX_AGE_S)
         if self.ending:
             return
         m = self.manager

@@ -43,6 +43,14 @@ class StreamRecord:
     srt_passphrase: str | None = None
     # The stream's rewind window in seconds (0: none); None: the media task's default.
     dvr_window_s: int | None = None
+    # When the stream's last session ended (ISO 8601 UTC); None: it has never been broadcast.
+    last_ended_at: str | None = None
+
+    @property
+    def broadcast_before(self) -> bool:
+        """Whether an earlier session may have stored manifests at the stream's URLs (one that ended, or one
+        whose task died and left its current session behind)."""
+        return self.last_ended_at is not None or self.current_session_id is not None
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,8 @@ class DynamoStreamStore:
         return StreamRecord(stream_id, str(item.get("status", OFFLINE)), item.get("current_session_id"),
                             int(grace) if grace is not None else None, bool(item.get("record", True)),
                             str(item["srt_passphrase"]) if item.get("srt_passphrase") else None,
-                            int(item["dvr_window_s"]) if item.get("dvr_window_s") is not None else None)
+                            int(item["dvr_window_s"]) if item.get("dvr_window_s") is not None else None,
+                            str(item["last_ended_at"]) if item.get("last_ended_at") else None)
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         self._update(self.keys_table, {"key_hash": key_hash}, "SET last_used_at = :at",
@@ -212,7 +221,7 @@ class DynamoStreamStore:
         self._update(self.sessions_table, {"stream_id": stream_id, "session_id": session_id}, expression,
                      "attribute_exists(session_id)", values, {"#status": "status"})
         self._update(self.streams_table, {"stream_id": stream_id},
-                     "SET #status = :offline, updated_at = :at "
+                     "SET #status = :offline, updated_at = :at, last_ended_at = :at "
                      "REMOVE current_session_id, started_at, ingest_owner, ingest_lease_until",
                      "current_session_id = :sid", {":offline": OFFLINE, ":at": ended_at, ":sid": session_id},
                      {"#status": "status"})

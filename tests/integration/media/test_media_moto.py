@@ -206,3 +206,7 @@ def test_ingest_lease_admits_one_task_per_stream(moto_endpoint: str) -> None:
     ended = item("Streams", stream_id=STREAM_ID)
     assert ended["status"]["S"] == "offline"
     assert not {"current_session_id", "ingest_owner", "ingest_lease_until"} & set(ended)
+    # The next session must wait for this one's cached manifests to expire before it turns live.
+    assert ended["last_ended_at"]["S"] == at
+    record = store.get_stream(STREAM_ID)
+    assert record is not None and record.broadcast_before

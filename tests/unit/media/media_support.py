@@ -64,7 +64,7 @@ class FakeStore:
                 return None
             return StreamRecord(stream_id, item["status"], item.get("current_session_id"),
                                 item.get("reconnect_grace_s"), bool(item.get("record", True)),
-                                item.get("srt_passphrase"), item.get("dvr_window_s"))
+                                item.get("srt_passphrase"), item.get("dvr_window_s"), item.get("last_ended_at"))
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         with self.lock:
@@ -119,6 +119,7 @@ class FakeStore:
             stream = self.streams.get(stream_id)
             if stream and stream.get("current_session_id") == session_id:
                 stream["status"] = OFFLINE
+                stream["last_ended_at"] = ended_at
                 for name in ("current_session_id", "ingest_owner", "ingest_lease_until"):
                     stream.pop(name, None)
 
