@@ -11,7 +11,7 @@ from streamforge import media_layout
 
 from local import cdn
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.component
 
 
 def test_the_cdn_serves_exactly_the_layouts_public_prefixes_and_clock() -> None:
