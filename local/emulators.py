@@ -14,8 +14,11 @@ functions/, layers/ or media_tasks/ knows which emulator it talks to.
 
 from __future__ import annotations
 
+import ctypes
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import botocore.session
 
@@ -24,6 +27,22 @@ MODES = ("moto", "localstack")
 # Every service the platform's own code, the functions and the media task call through an emulator. The WebSocket
 # management API is not among them: the local WebSocket gateway serves `@connections` itself.
 SERVICES = ("dynamodb", "s3", "sqs", "events", "cognito-idp", "secretsmanager")
+
+
+# Resolved in the parent: a forked child of a threaded process should not load libraries.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> None:
+    """In the emulator's process before exec: SIGTERM when the process that started it dies, however it dies."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# How an emulator's process is started: in a session of its own, so the terminal's Ctrl-C (SIGINT to the
+# foreground process group) reaches only the platform, which stops the media task and the functions while the
+# emulator still takes their last writes (a VOD, a stream going offline), and stops the emulator last.
+EMULATOR_PROCESS: dict[str, Any] = {"start_new_session": True, "preexec_fn": _die_with_parent}
 
 
 def endpoint_variable(service: str) -> str:

@@ -27,6 +27,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from local.emulators import EMULATOR_PROCESS
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".localstack-venv"
 PACKAGE = "localstack-core[runtime]==2026.3.0"
@@ -158,7 +160,7 @@ def running(port: int) -> Iterator[str]:
     log_path = VENV / "localstack.log"
     with log_path.open("w") as output:
         process = subprocess.Popen([str(python), "-m", "localstack.runtime.main"], env=env,
-                                   stdout=output, stderr=subprocess.STDOUT)
+                                   stdout=output, stderr=subprocess.STDOUT, **EMULATOR_PROCESS)
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not _ready(endpoint):

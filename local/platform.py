@@ -22,7 +22,7 @@ from local import localstack
 from local.cdn import Cdn, media_bucket_of
 from local.docs import ApiDocs
 from local.edge import EDGE_STACK_NAME, load_edge_rules
-from local.emulators import SERVICES, Endpoints
+from local.emulators import EMULATOR_PROCESS, SERVICES, Endpoints
 from local.event_sources import QueuePoller, discover_sources
 from local.functions import FunctionRuntime, forward_lines, function_specs, worker_base_env
 from local.http_gateway import HttpGateway, load_http_api
@@ -222,7 +222,7 @@ class LocalPlatform:
         """moto in a process of its own: in-process moto servers share one state, so two platforms would mix."""
         self._moto = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, **EMULATOR_PROCESS)
         self._emulator_logs = asyncio.create_task(forward_lines(self._moto.stdout, logging.getLogger("moto.server"),
                                                                level=logging.DEBUG))
         deadline = asyncio.get_running_loop().time() + EMULATOR_START_TIMEOUT_S
