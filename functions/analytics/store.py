@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from streamforge.ddb import from_item, is_condition_failure, to_item
+from streamforge.streams import VIEWER_COUNT, VIEWER_COUNT_AT, stream_key
 
 from analytics.aggregate import BUCKET_S, WINDOW_S, StreamDelta, bucket_of, concurrent_at
 
@@ -121,8 +122,8 @@ class DynamoAnalyticsStore:
         try:
             # The stream item carries the live count GET /v1/streams/{id} shows; it is stale after 60 s.
             previous = self._ddb.update_item(
-                TableName=self._streams, Key={"stream_id": {"S": stream_id}},
-                UpdateExpression="SET viewer_count = :c, viewer_count_at = :t, viewer_count_read_at = :r",
+                TableName=self._streams, Key=stream_key(stream_id),
+                UpdateExpression=f"SET {VIEWER_COUNT} = :c, {VIEWER_COUNT_AT} = :t, viewer_count_read_at = :r",
                 ConditionExpression="attribute_exists(stream_id) AND "
                                     "(attribute_not_exists(viewer_count_read_at) OR viewer_count_read_at <= :r)",
                 ExpressionAttributeValues={":c": {"N": str(count)}, ":t": {"N": str(int(now))},
@@ -132,7 +133,7 @@ class DynamoAnalyticsStore:
             if not is_condition_failure(exc):
                 raise
             return None
-        return count if previous.get("viewer_count", {}).get("N") != str(count) else None
+        return count if previous.get(VIEWER_COUNT, {}).get("N") != str(count) else None
 
     def record_ingest(self, stream_id: str, session_id: str | None, health: dict[str, Any]) -> None:
         pk = _pk(stream_id)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamforge.errors import Conflict
-from streamforge.streams import LIVE_STATUSES
+from streamforge.streams import status_of
 from streamforge.urls import playback_url
 
 from analytics import viewer_tokens
@@ -38,7 +38,7 @@ class ViewerSessions:
         playback_url}`, `expires_in` in seconds. Keeps the caller's `viewer_id` (so a returning viewer is one
         viewer), else makes one. Conflict `stream_not_live` for an offline stream.
         """
-        if stream.get("status") not in LIVE_STATUSES:
+        if not status_of(stream).on_air:
             raise Conflict("the stream is not live", code="stream_not_live")
         stream_id = stream["stream_id"]
         viewer_id = viewer_id or new_viewer_id()

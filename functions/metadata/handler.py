@@ -1,7 +1,7 @@
 """Streams API (HTTP API routes `/v1/streams*`): thin routes over `StreamService`."""
 
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
@@ -13,6 +13,7 @@ from streamforge.errors import Conflict
 from streamforge.models import STREAM_ID_PATTERN
 from streamforge.observability import metrics
 from streamforge.pagination import CURSOR_PATTERN
+from streamforge.streams import StreamStatus
 
 from metadata.models import (
     CreateKeyRequest,
@@ -130,7 +131,7 @@ def create_stream(
 
 @app.get("/v1/streams", tags=["streams"], summary="List streams", responses=responses(200, StreamList, 404))
 def list_streams(
-    status: Annotated[Literal["live", "offline", "reconnecting"] | None, Query()] = None,
+    status: Annotated[StreamStatus | None, Query()] = None,
     owner: Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9\-_]+$",
                                        description="Owner's user id")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 from streamforge.models import INTEGRAL, PartialUpdate, StreamId, StrictModel
+from streamforge.streams import StreamStatus
 
 # Spelled out rather than `\S`: regex engines disagree on which Unicode characters are whitespace.
 Title = Annotated[str, Field(min_length=1, max_length=120, pattern=r"[^\t\n\v\f\r ]",
@@ -15,7 +16,6 @@ Description = Annotated[str, Field(max_length=2000)]
 Tag = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _\-]*$")]
 Tags = Annotated[list[Tag], Field(max_length=10)]
 KeyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")]
-Status = Literal["offline", "live", "reconnecting"]
 
 
 # SRT's passphrase (SRTO_PASSPHRASE): 10 to 79 characters; AES encryption of the caller's stream.
@@ -64,7 +64,7 @@ class Ingest(IngestUrls):
 class CreateStreamResponse(BaseModel):
     id: StreamId
     title: str
-    status: Status
+    status: StreamStatus
     ingest: Ingest
     playback_url: str
 
@@ -95,7 +95,7 @@ class StreamSummary(BaseModel):
     owner_username: str
     title: str
     tags: list[str]
-    status: Status
+    status: StreamStatus
     viewer_count: int
     started_at: str | None
     created_at: str

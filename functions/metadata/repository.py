@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from streamforge.ddb import from_item, is_condition_failure, to_attr, to_item
-from streamforge.streams import StreamsReader
+from streamforge.streams import DELETED_AT, STATUS, StreamsReader, decode_stream, stream_key
 
 # Key schema of each way of listing streams, as LastEvaluatedKey returns it.
 LIST_KEYS = {
@@ -56,18 +56,18 @@ class DynamoStreamRepository:
              start_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
-        filters = ["attribute_not_exists(deleted_at)"]
+        filters = [f"attribute_not_exists({DELETED_AT})"]
         base: dict[str, Any] = {"TableName": self._streams}
         if index == "by_status":
             base.update(IndexName="by_status", KeyConditionExpression="#s = :s", ScanIndexForward=False)
-            names["#s"] = "status"
+            names["#s"] = STATUS
             values[":s"] = {"S": status}
         elif index == "by_owner":
             base.update(IndexName="by_owner", KeyConditionExpression="owner_id = :o", ScanIndexForward=False)
             values[":o"] = {"S": owner_id}
             if status:
                 filters.append("#s = :s")
-                names["#s"] = "status"
+                names["#s"] = STATUS
                 values[":s"] = {"S": status}
         base["FilterExpression"] = " AND ".join(filters)
         if names:
@@ -85,7 +85,7 @@ class DynamoStreamRepository:
             if last:
                 kwargs["ExclusiveStartKey"] = last
             page = operation(**kwargs)
-            items.extend(from_item(i) for i in page.get("Items", []))
+            items.extend(stream for i in page.get("Items", []) if (stream := decode_stream(i)))
             last = page.get("LastEvaluatedKey")
             if not last or len(items) >= limit:
                 break
@@ -98,9 +98,9 @@ class DynamoStreamRepository:
         try:
             result = self._ddb.update_item(
                 TableName=self._streams,
-                Key={"stream_id": {"S": stream_id}},
+                Key=stream_key(stream_id),
                 UpdateExpression=f"SET {assignments}",
-                ConditionExpression="attribute_exists(stream_id) AND attribute_not_exists(deleted_at)",
+                ConditionExpression=f"attribute_exists(stream_id) AND attribute_not_exists({DELETED_AT})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -115,9 +115,9 @@ class DynamoStreamRepository:
         try:
             self._ddb.update_item(
                 TableName=self._streams,
-                Key={"stream_id": {"S": stream_id}},
-                UpdateExpression="SET deleted_at = :at, updated_at = :at",
-                ConditionExpression="attribute_exists(stream_id) AND attribute_not_exists(deleted_at)",
+                Key=stream_key(stream_id),
+                UpdateExpression=f"SET {DELETED_AT} = :at, updated_at = :at",
+                ConditionExpression=f"attribute_exists(stream_id) AND attribute_not_exists({DELETED_AT})",
                 ExpressionAttributeValues={":at": {"S": at}},
             )
         except Exception as exc:

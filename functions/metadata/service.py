@@ -12,7 +12,7 @@ from streamforge.errors import Conflict, Forbidden, NotFound
 from streamforge.events import EventPublisher, StreamUpdated, utc_now_iso
 from streamforge.observability import logger
 from streamforge.pagination import decode_cursor, encode_cursor
-from streamforge.streams import effective_viewer_count
+from streamforge.streams import EVENT_SEQ, SessionStatus, StreamStatus, effective_viewer_count, status_of
 from streamforge.urls import dash_url, dvr_url, playback_url, thumbnail_url, vod_url
 
 from metadata.repository import LIST_KEYS, StreamNotFound, StreamRepository
@@ -56,14 +56,14 @@ class StreamService:
         key_item = self._key_item(stream_id, stream_key, "default", now)
         self._repo.create({
             "stream_id": stream_id, "owner_id": owner_id, "owner_username": owner_username, "title": title,
-            "description": description, "tags": tags, "record": record, "status": "offline",
-            "created_at": now, "updated_at": now, "event_seq": 0, "renditions": [],
+            "description": description, "tags": tags, "record": record, "status": StreamStatus.OFFLINE,
+            "created_at": now, "updated_at": now, EVENT_SEQ: 0, "renditions": [],
             **({"srt_passphrase": srt_passphrase} if srt_passphrase else {}),
             **({"dvr_window_s": dvr_window_s} if dvr_window_s is not None else {}),
         }, key_item)
         logger.info("stream created", stream_id=stream_id, key_id=key_item["key_id"])
         return {
-            "id": stream_id, "title": title, "status": "offline",
+            "id": stream_id, "title": title, "status": StreamStatus.OFFLINE,
             "ingest": {**self._urls.ingest(stream_id), "stream_key": stream_key, "key_id": key_item["key_id"],
                        "srt_encrypted": bool(srt_passphrase)},
             "playback_url": playback_url(self._urls.cdn_base_url, stream_id),
@@ -148,7 +148,7 @@ class StreamService:
             raise NotFound("no such stream", code="stream_not_found")
         sessions = []
         for s in self._repo.list_sessions(stream_id):
-            ended = s.get("status") == "ended"
+            ended = s.get("status") == SessionStatus.ENDED
             url = s.get("vod_url") or (vod_url(self._urls.cdn_base_url, stream_id, s["session_id"]) if ended else None)
             sessions.append({"session_id": s["session_id"], "status": s.get("status"),
                              "started_at": s.get("started_at"), "ended_at": s.get("ended_at"),
@@ -160,13 +160,13 @@ class StreamService:
 
     def summary(self, stream: dict[str, Any]) -> dict[str, Any]:
         stream_id = stream["stream_id"]
-        live = stream.get("status") in ("live", "reconnecting")
+        status = status_of(stream)
         return {
             "id": stream_id, "owner": stream["owner_id"], "owner_username": stream.get("owner_username", ""),
             "title": stream.get("title", ""), "tags": stream.get("tags", []),
-            "status": stream.get("status", "offline"),
+            "status": status,
             "viewer_count": effective_viewer_count(stream),
-            "started_at": stream.get("started_at") if live else None,
+            "started_at": stream.get("started_at") if status.on_air else None,
             "created_at": stream["created_at"],
             "playback_url": playback_url(self._urls.cdn_base_url, stream_id),
             "dvr_url": dvr_url(self._urls.cdn_base_url, stream_id),

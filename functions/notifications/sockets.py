@@ -12,7 +12,7 @@ import json
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 from streamforge.observability import logger, metrics
-from streamforge.streams import effective_viewer_count
+from streamforge.streams import effective_viewer_count, status_of
 
 from notifications.auth import TokenVerifier
 from notifications.connections import ConnectionStore
@@ -117,6 +117,6 @@ class SocketService:
         # The current seq lets the client tell whether it missed an event between this and the next push.
         self._sender.send(connection_id, {
             "type": "subscribed", "stream_id": stream_id, "seq": int(stream.get("event_seq", 0)),
-            "status": stream.get("status", "offline"), "viewer_count": effective_viewer_count(stream),
+            "status": status_of(stream), "viewer_count": effective_viewer_count(stream),
         })
         return 200

@@ -10,19 +10,18 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Protocol
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from streamforge.ddb import from_item, is_condition_failure
+from streamforge.streams import SessionStatus, StreamStatus, attribute_values, decode_stream
 
 log = logging.getLogger(__name__)
 
-LIVE = "live"
-RECONNECTING = "reconnecting"
-OFFLINE = "offline"
-ENDED = "ended"
+# The statuses this task writes, by the short names the session code uses; streamforge.streams defines them.
+LIVE, RECONNECTING, OFFLINE, ENDED = StreamStatus.LIVE, StreamStatus.RECONNECTING, StreamStatus.OFFLINE, \
+    SessionStatus.ENDED
 
 
 @dataclass(frozen=True)
@@ -94,21 +93,6 @@ class StreamStore(Protocol):
                     vod_url: str | None, vod_dash_url: str | None = None) -> None: ...
 
 
-def _plain(value: Any) -> Any:
-    """Floats → Decimal, recursively, as DynamoDB's serializer requires."""
-    if isinstance(value, float):
-        return Decimal(str(round(value, 3)))
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class DynamoStreamStore:
     def __init__(self, *, streams_table: str | None = None, keys_table: str | None = None,
                  sessions_table: str | None = None, client: Any = None) -> None:
@@ -116,15 +100,13 @@ class DynamoStreamStore:
         self.keys_table = keys_table or os.environ["STREAM_KEYS_TABLE"]
         self.sessions_table = sessions_table or os.environ["SESSIONS_TABLE"]
         self._db = client or boto3.client("dynamodb")
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
 
-    def _values(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(_plain(v)) for k, v in values.items()}
+    # The shared layer marshals items for every context (streamforge.streams), this one included.
+    _values = staticmethod(attribute_values)
 
     def _get(self, table: str, key: Mapping[str, str]) -> dict[str, Any] | None:
-        item = self._db.get_item(TableName=table, Key=self._values(key), ConsistentRead=True).get("Item")
-        return {k: self._de.deserialize(v) for k, v in item.items()} if item else None
+        """The item as stored (attribute values), or None."""
+        return self._db.get_item(TableName=table, Key=self._values(key), ConsistentRead=True).get("Item")
 
     def _update(self, table: str, key: Mapping[str, str], expression: str, condition: str,
                 values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> bool:
@@ -134,19 +116,20 @@ class DynamoStreamStore:
                                  **({"ExpressionAttributeNames": dict(names)} if names else {}))
             return True
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return False
             raise
 
     def get_key(self, key_hash: str) -> KeyRecord | None:
-        item = self._get(self.keys_table, {"key_hash": key_hash})
-        if item is None:
+        stored = self._get(self.keys_table, {"key_hash": key_hash})
+        if stored is None:
             return None
+        item = from_item(stored)
         return KeyRecord(str(item["key_hash"]), str(item.get("key_id", "")), str(item["stream_id"]))
 
     def get_stream(self, stream_id: str) -> StreamRecord | None:
-        item = self._get(self.streams_table, {"stream_id": stream_id})
-        if item is None or "deleted_at" in item:
+        item = decode_stream(self._get(self.streams_table, {"stream_id": stream_id}))
+        if item is None:
             return None
         grace = item.get("reconnect_grace_s")
         return StreamRecord(stream_id, str(item.get("status", OFFLINE)), item.get("current_session_id"),

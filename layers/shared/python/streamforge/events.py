@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from streamforge.aws import client
+from streamforge.streams import EVENT_SEQ, stream_key
 
 SOURCE_MEDIA = "streamforge.media"
 SOURCE_API = "streamforge.api"
@@ -217,15 +218,16 @@ class EventBridgePublisher:
         self._dynamodb = dynamodb_client or client("dynamodb")
 
     def next_seq(self, stream_id: str) -> int:
+        """The stream item's next event number (1, 2, ...); the item must exist (a deleted one's tombstone does)."""
         result = self._dynamodb.update_item(
             TableName=self._streams_table,
-            Key={"stream_id": {"S": stream_id}},
-            UpdateExpression="ADD event_seq :one",
+            Key=stream_key(stream_id),
+            UpdateExpression=f"ADD {EVENT_SEQ} :one",
             ConditionExpression="attribute_exists(stream_id)",
             ExpressionAttributeValues={":one": {"N": "1"}},
             ReturnValues="UPDATED_NEW",
         )
-        return int(result["Attributes"]["event_seq"]["N"])
+        return int(result["Attributes"][EVENT_SEQ]["N"])
 
     def publish(self, event: StreamEvent) -> dict[str, Any]:
         detail = {**event.fields(), "stream_id": event.stream_id, "session_id": event.session_id,
