@@ -57,8 +57,8 @@ def test_publish_becomes_an_aligned_ladder_then_a_vod(platform: PlatformThread) 
     with Listener(platform.urls["websocket"], subscribe=[stream["id"]]) as listener:
         publisher = ffmpeg_publisher(f"{stream['ingest']['rtmp_url']}/{key}", PUBLISH_SECONDS)
         wait_for(lambda: playable(stream["playback_url"]), 30, "the master and a first segment of every rendition")
-        # The stream turns live once its entry manifests are stored and the CDN's cached copies of the previous
-        # broadcast's have expired (MANIFEST_MAX_AGE_S, 1 s): just after the first playable, not before.
+        # The stream turns live once its entry manifests are stored (a stream broadcast before also waits for the
+        # CDN's cached copies of the previous broadcast's to expire): just after the first playable, not before.
         wait_for(lambda: stream_status(platform, stream["id"]) == "live", 5, "the stream to turn live")
 
         master = call("GET", stream["playback_url"])
