@@ -30,6 +30,23 @@ MOTO_ONLY = {
 }
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test's tier is the folder it is in (tests/<tier>/...): a module that forgets its `pytestmark` still runs in
+    its tier, and one marked for another core tier is a collection error rather than a test run in the wrong place."""
+    misplaced = []
+    for item in items:
+        parts = item.path.relative_to(config.rootpath / "tests").parts
+        tier = parts[0] if len(parts) > 1 else None
+        if tier not in (*CORE_TIERS, "localstack"):
+            continue
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(tier)
+        misplaced += [f"{item.nodeid} ({other})" for other in CORE_TIERS
+                      if other != tier and item.get_closest_marker(other) is not None]
+    if misplaced:
+        raise pytest.UsageError(f"tests marked for another tier than their folder's: {misplaced}")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     pinned = any("emulator" in str(mark.args[0]) for mark in metafunc.definition.iter_markers("parametrize"))
     if "emulator" not in metafunc.fixturenames or pinned:

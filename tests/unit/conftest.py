@@ -1,16 +1,45 @@
-"""Shared fixtures for unit tests: an in-process moto account with the template's tables, pool, queue and bus."""
+"""Shared fixtures for unit tests: an in-process moto account with the template's tables, pool, queue and bus.
+
+Every unit test runs with the network off (pytest-socket; Unix sockets stay allowed because asyncio's event loop
+wakes itself through a socketpair) and with process creation off. A test that needs a real socket or a child
+process (ffmpeg, GStreamer, a TCP server on loopback) belongs to the `component` tier, under tests/component.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 import pytest
+import pytest_socket
+from botocore.loaders import Loader
 from moto import mock_aws
 from streamforge.aws import client
+
+
+class SubprocessInUnitTest(RuntimeError):
+    """A unit test tried to start a process: it belongs to the component tier."""
+
+
+def _refuse_process(*_args: Any, **_kwargs: Any) -> NoReturn:
+    raise SubprocessInUnitTest("unit tests start no process; move this test to tests/component")
+
+
+@pytest.fixture(autouse=True)
+def _no_network_no_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    pytest_socket.disable_socket(allow_unix_socket=True)
+    # _execute_child is where every Popen (subprocess.run, asyncio's subprocesses, ffmpeg-python) forks.
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", _refuse_process)
+    for name in ("system", "fork", "forkpty", "posix_spawn", "posix_spawnp", "execv", "execve"):
+        monkeypatch.setattr(os, name, _refuse_process)
+    yield
+    pytest_socket.enable_socket()
+
 
 TABLES: dict[str, dict[str, Any]] = {
     "STREAMS_TABLE": {"key": ("stream_id", None), "gsis": {"by_status": ("status", "created_at"),
@@ -89,6 +118,40 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         _reset_caches()
         yield env
         _reset_caches()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _service_models_loaded_once() -> Iterator[None]:
+    """mock_aws gives every test a fresh boto3 session, whose loader would read the same service models from
+    JSON again: most of the `aws` fixture's time. The models are only read, so one copy serves every session."""
+    loaded: dict[tuple[Any, ...], Any] = {}
+
+    def once(method: Any) -> Any:
+        def load(self: Loader, *args: Any, **kwargs: Any) -> Any:
+            key = (method.__name__, args, tuple(sorted(kwargs.items())))
+            if key not in loaded:
+                loaded[key] = method(self, *args, **kwargs)
+            return loaded[key]
+        return load
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("load_service_model", "load_data"):
+            patch.setattr(Loader, name, once(getattr(Loader, name)))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cognito_signing_key_imported_once() -> Iterator[None]:
+    """moto's Cognito imports the same private JWK for every user pool, recovering its RSA primes each time
+    (about 0.1 s a pool). The key only signs, so one import serves every pool."""
+    from types import SimpleNamespace
+
+    from moto.cognitoidp import models
+
+    key = models.jwk.RSAKey.import_key(models.load_resource("cognitoidp/resources/jwks-private.json"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(models, "jwk", SimpleNamespace(RSAKey=SimpleNamespace(import_key=lambda _jwks: key)))
+        yield
 
 
 class LambdaContext:
