@@ -216,9 +216,19 @@ def test_media_before_publish_is_dropped(tmp_path: Path) -> None:
             client = await RawRtmpClient.connect(h.server.port)
             client.command("connect", 1.0, {"app": "live"})
             client.send(9, AVC_HEADER, stream_id=1, csid=6)
-            client.send(9, KEYFRAME, stream_id=1, csid=6)
-            await client.read_commands(0.3)
-            assert not FakeTranscoder.instances and not h.store.sessions
+            for index in range(GOP):  # a whole GOP, before any publish
+                early = (KEYFRAME if index == 0 else INTERFRAME).replace(b"frame", b"early")
+                client.send(9, early, stream_id=1, timestamp=33 * index, csid=6)
+            # Then the same connection publishes. The server handles a connection's messages in order, so once the
+            # published GOP has reached the transcoder the early frames have been handled too: none may be there.
+            client.command("createStream", 2.0, None)
+            client.command("publish", 0.0, None, STREAM_KEY, "live", stream_id=1)
+            client.send(9, AVC_HEADER, stream_id=1, csid=6)
+            send_gop(client, 33 * GOP)
+            await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) >= GOP, 2)
+            fed = FakeTranscoder.instances[0].fed
+            assert [u.data[-5:] for u in fed] == [b"frame"] * GOP
+            assert len(FakeTranscoder.instances) == 1
     asyncio.run(scenario())
 
 
