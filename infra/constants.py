@@ -41,9 +41,9 @@ HANDLERS: Final[dict[str, str]] = {
     USERS_FUNCTION: "users.handler.lambda_handler",
     METADATA_FUNCTION: "metadata.handler.lambda_handler",
     ANALYTICS_FUNCTION: "analytics.handler.lambda_handler",
-    ANALYTICS_CONSUMER_FUNCTION: "analytics.consumer.lambda_handler",
+    ANALYTICS_CONSUMER_FUNCTION: "analytics.consumer_handler.lambda_handler",
     NOTIFICATIONS_FUNCTION: "notifications.handler.lambda_handler",
-    NOTIFICATIONS_FANOUT_FUNCTION: "notifications.fanout.lambda_handler",
+    NOTIFICATIONS_FANOUT_FUNCTION: "notifications.fanout_handler.lambda_handler",
 }
 POWERTOOLS_SERVICE_NAMES: Final[dict[str, str]] = {
     USERS_FUNCTION: "users",

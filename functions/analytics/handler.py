@@ -24,8 +24,8 @@ from analytics.models import (
     PlaybackSession,
     StreamAnalytics,
 )
-from analytics.store import DynamoAnalyticsStore
-from analytics.viewers import ViewerSessions
+from analytics.repository import DynamoAnalyticsStore
+from analytics.service import ViewerSessions
 
 # How long a fetched signing key is used before it is read again (Powertools' parameter cache).
 SIGNING_KEY_MAX_AGE_S = 300

@@ -6,14 +6,25 @@ from functools import cache
 from typing import Any
 
 from streamforge.aws import client
+from streamforge.config import EnvConfig
 from streamforge.observability import logger, metrics, tracer
 from streamforge.streams import StreamsReader
 
 from notifications.auth import CognitoTokenVerifier
-from notifications.config import HandlerConfig
-from notifications.connections import DynamoConnectionStore
+from notifications.repository import DynamoConnectionStore
 from notifications.sender import ManagementApiSender
-from notifications.sockets import SocketService
+from notifications.service import SocketService
+
+
+class HandlerConfig(EnvConfig):
+    """`NotificationsFunction`'s environment (docs/contracts.md)."""
+
+    connections_table: str
+    streams_table: str
+    websocket_management_url: str
+    user_pool_id: str
+    # Checked when set: a token must have been issued to this app client.
+    user_pool_client_id: str | None = None
 
 
 @cache

@@ -54,7 +54,8 @@ def probe(module: str, action: str, **env: str) -> dict[str, bool]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("module", ["users.handler", "metadata.handler", "analytics.handler", "analytics.consumer"])
+@pytest.mark.parametrize("module", [
+    "users.handler", "metadata.handler", "analytics.handler", "analytics.consumer_handler"])
 def test_tracing_off_never_imports_the_xray_sdk(module: str) -> None:
     state = probe(module, INVOKE)
     assert state == {"before": False, "after": False, "disabled": True, "enabled": False}

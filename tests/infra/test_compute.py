@@ -17,9 +17,9 @@ HANDLERS = {
     "UsersFunction": "users.handler.lambda_handler",
     "MetadataFunction": "metadata.handler.lambda_handler",
     "AnalyticsFunction": "analytics.handler.lambda_handler",
-    "AnalyticsConsumerFunction": "analytics.consumer.lambda_handler",
+    "AnalyticsConsumerFunction": "analytics.consumer_handler.lambda_handler",
     "NotificationsFunction": "notifications.handler.lambda_handler",
-    "NotificationsFanoutFunction": "notifications.fanout.lambda_handler",
+    "NotificationsFanoutFunction": "notifications.fanout_handler.lambda_handler",
 }
 CONTRACT_ENV = {
     "STREAMS_TABLE", "STREAM_KEYS_TABLE", "SESSIONS_TABLE", "USERS_TABLE", "ANALYTICS_TABLE", "CONNECTIONS_TABLE",

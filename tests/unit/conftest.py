@@ -73,7 +73,7 @@ def _create_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
 
 
 def _reset_caches() -> None:
-    import analytics.consumer
+    import analytics.consumer_handler
     import analytics.handler
     import metadata.handler
     import users.handler
@@ -82,7 +82,7 @@ def _reset_caches() -> None:
     for cached in (users.handler.service, metadata.handler.service, metadata.handler.config,
                    metadata.handler._idempotent_create, analytics.handler.config, analytics.handler.streams,
                    analytics.handler.store, analytics.handler.viewer_sessions, analytics.handler._secrets,
-                   analytics.consumer.default_store):
+                   analytics.consumer_handler.default_store):
         cached.cache_clear()
 
 

@@ -29,7 +29,7 @@ def test_heartbeat_validates_strictly_and_refuses_unknown_streams(aws: dict[str,
 
 
 def test_seven_viewers_show_up_as_viewer_count_and_analytics(aws: dict[str, str]) -> None:
-    from analytics.consumer import lambda_handler as consumer
+    from analytics.consumer_handler import lambda_handler as consumer
     from metadata.handler import lambda_handler as streams_api
 
     stream_id = live_stream(aws)
@@ -57,8 +57,8 @@ def test_seven_viewers_show_up_as_viewer_count_and_analytics(aws: dict[str, str]
 
 
 def test_partial_batch_failure_reports_only_the_bad_records(aws: dict[str, str]) -> None:
-    from analytics.consumer import process_sqs_batch
-    from analytics.store import DynamoAnalyticsStore
+    from analytics.repository import DynamoAnalyticsStore
+    from analytics.service import process_sqs_batch
 
     good, broken = create_stream(), create_stream()
     now = time.time()
@@ -92,8 +92,8 @@ def test_viewer_count_goes_stale_after_60_s_without_heartbeats() -> None:
 
 
 def test_a_changed_viewer_count_is_announced_once(aws: dict[str, str]) -> None:
-    from analytics.consumer import process_sqs_batch
-    from analytics.store import DynamoAnalyticsStore
+    from analytics.repository import DynamoAnalyticsStore
+    from analytics.service import process_sqs_batch
 
     stream_id, now = create_stream(), time.time()
     store = DynamoAnalyticsStore(analytics_table=aws["ANALYTICS_TABLE"], streams_table=aws["STREAMS_TABLE"],
@@ -114,7 +114,7 @@ def test_a_changed_viewer_count_is_announced_once(aws: dict[str, str]) -> None:
 
 def test_batches_consumed_concurrently_count_each_others_viewers(aws: dict[str, str]) -> None:
     from analytics.aggregate import Heartbeat, aggregate_stream
-    from analytics.store import DynamoAnalyticsStore
+    from analytics.repository import DynamoAnalyticsStore
 
     stream_id, now = create_stream(), time.time()
     store = DynamoAnalyticsStore(analytics_table=aws["ANALYTICS_TABLE"], streams_table=aws["STREAMS_TABLE"],

@@ -12,11 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from notifications.auth import CognitoTokenVerifier
-from notifications.broadcast import Broadcaster
-from notifications.connections import DynamoConnectionStore
-from notifications.follows import DynamoFollowersReader
+from notifications.repository import DynamoConnectionStore, DynamoFollowersReader
 from notifications.sender import ManagementApiSender
-from notifications.sockets import SocketService
+from notifications.service import Broadcaster, SocketService
 from streamforge.streams import StreamsReader
 
 REGION = "us-east-1"

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from notifications import fanout
+from notifications import fanout_handler as fanout
 from notifications.sender import Delivery, ManagementApiSender
 from streamforge.events import (
     CATALOG,

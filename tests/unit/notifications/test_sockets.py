@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 from notifications import handler
-from notifications import sockets as sockets_module
-from notifications.connections import DynamoConnectionStore
+from notifications import service as notifications_service
+from notifications.repository import DynamoConnectionStore
 
 from tests.unit.notifications.conftest import CONTEXT, REGION, STREAM_ID, Env
 
@@ -113,7 +113,7 @@ def test_unsubscribe_and_disconnect_remove_what_the_connection_stored(env: Env) 
 
 def test_a_connection_may_hold_only_a_bounded_number_of_subscriptions(env: Env,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sockets_module, "MAX_SUBSCRIPTIONS", 1)
+    monkeypatch.setattr(notifications_service, "MAX_SUBSCRIPTIONS", 1)
     other = "st_bbbbbbbbbbbbbbbb"
     env.ddb.put_item(TableName="streams", Item={"stream_id": {"S": other}, "owner_id": {"S": "x"},
                                                 "status": {"S": "live"}})

@@ -1,32 +1,40 @@
-"""Analytics batch consumer: SQS heartbeats (partial batch failures) and EventBridge `Ingest Health` events.
+"""Analytics rules: who may count as a viewer (the API's viewer sessions) and how a batch of heartbeats and ingest
+figures becomes stored figures (the consumer). No HTTP here; storage through `analytics.repository`.
 
-A batch is grouped in memory per stream, merged with recent presence (one query per stream), then
-written in a few updates per stream. If a stream's writes fail, only that stream's records are
-reported as failed, so SQS retries them alone.
+Viewer sessions: a viewer starts a session for a live stream and gets a viewer token (`viewer_tokens`); a heartbeat
+counts only when it carries a valid token for its stream and viewer. How many sessions one client may start is the
+edge's per-client limit (infra/edge.py), not this module's. The model and its limits: docs/viewers.md.
+
+Heartbeat batches (SQS, partial batch failures): a batch is grouped in memory per stream, merged with recent presence
+(one query per stream), then written in a few updates per stream (`analytics.aggregate` does the arithmetic). If a
+stream's writes fail, only that stream's records are reported as failed, so SQS retries them alone.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from streamforge.aws import client
-from streamforge.config import EnvConfig
-from streamforge.events import SOURCE_API, EventBridgePublisher, EventPublisher, IngestHealth, ViewerCountChanged
-from streamforge.observability import logger, metrics, tracer
+from streamforge.errors import Conflict
+from streamforge.events import EventPublisher, IngestHealth, ViewerCountChanged
+from streamforge.observability import logger, metrics
+from streamforge.streams import status_of
+from streamforge.urls import playback_url
 
+from analytics import viewer_tokens
 from analytics.aggregate import MAX_AGE_S, NO_SESSION, Heartbeat, aggregate_stream, presence_range
-from analytics.store import INGEST_CODECS, INGEST_NUMBERS, AnalyticsStore, DynamoAnalyticsStore
+from analytics.repository import INGEST_CODECS, INGEST_NUMBERS, AnalyticsStore
+from analytics.viewer_tokens import OTHER_STREAM, OTHER_VIEWER, TokenRefused
 
 _STREAM_ID = re.compile(r"^st_[a-z2-7]{16}$")
-# packet_loss_pct and rtt_ms come from SRT and WebRTC publishers only (their transports measure them).
 _CODEC_NAME = re.compile(r"^[a-z0-9_]{1,16}$")  # ffmpeg's codec names, as the media task reports them
 
 
@@ -34,21 +42,48 @@ class InvalidRecord(ValueError):
     """A record that no retry can fix; SQS moves it to the dead-letter queue after its retries."""
 
 
-class ConsumerConfig(EnvConfig):
-    streams_table: str
-    analytics_table: str
+def new_viewer_id() -> str:
+    return "v_" + secrets.token_hex(12)
 
 
-@cache
-def default_publisher() -> EventPublisher:
-    return EventBridgePublisher(source=SOURCE_API)
+class ViewerSessions:
+    def __init__(self, *, signing_key: Callable[[], bytes], ttl_s: int, cdn_base_url: str,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`signing_key` is read per use, so a cached secret can expire; `ttl_s` is a token's lifetime."""
+        self._key = signing_key
+        self._ttl_s = ttl_s
+        self._cdn = cdn_base_url
+        self._clock = clock
+
+    def start(self, stream: dict[str, Any], viewer_id: str | None) -> dict[str, Any]:
+        """A session for a live (or reconnecting) stream: `{stream_id, viewer_id, viewer_token, expires_in,
+        playback_url}`, `expires_in` in seconds. Keeps the caller's `viewer_id` (so a returning viewer is one
+        viewer), else makes one. Conflict `stream_not_live` for an offline stream.
+        """
+        if not status_of(stream).on_air:
+            raise Conflict("the stream is not live", code="stream_not_live")
+        stream_id = stream["stream_id"]
+        viewer_id = viewer_id or new_viewer_id()
+        token = viewer_tokens.issue(self._key(), stream_id=stream_id, viewer_id=viewer_id,
+                                    now=int(self._clock()), ttl_s=self._ttl_s)
+        return {"stream_id": stream_id, "viewer_id": viewer_id, "viewer_token": token, "expires_in": self._ttl_s,
+                "playback_url": playback_url(self._cdn, stream_id)}
+
+    def refusal(self, token: str | None, *, stream_id: str, viewer_id: str) -> str | None:
+        """None when `token` vouches for `viewer_id` watching `stream_id` now, else why not (one of
+        `viewer_tokens.REFUSALS`)."""
+        try:
+            claims = viewer_tokens.verify(self._key(), token, now=self._clock())
+        except TokenRefused as refused:
+            return refused.reason
+        if claims.stream_id != stream_id:
+            return OTHER_STREAM
+        if claims.viewer_id != viewer_id:
+            return OTHER_VIEWER
+        return None
 
 
-@cache
-def default_store() -> AnalyticsStore:
-    cfg = ConsumerConfig.from_env()
-    return DynamoAnalyticsStore(analytics_table=cfg.analytics_table, streams_table=cfg.streams_table,
-                                dynamodb=client("dynamodb"))
+# -- heartbeat batches (the consumer) --------------------------------------------------------------------------
 
 
 def parse_heartbeat(message: dict[str, Any]) -> Heartbeat:
@@ -156,16 +191,3 @@ def process_sqs_batch(event: dict[str, Any], store: AnalyticsStore, context: Any
     metrics.add_metric(name="HeartbeatsAggregated", unit="Count",
                        value=sum(len(v) for v in batch.heartbeats.values()))
     return {"batchItemFailures": failures}
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if "Records" in event:
-        return process_sqs_batch(event, default_store(), context, publisher=default_publisher())
-    if event.get("detail-type") == IngestHealth.DETAIL_TYPE:
-        default_store().record_ingest(*parse_ingest_health(event))
-        return {}
-    logger.warning("ignored an event of unknown shape", keys=sorted(event))
-    return {}

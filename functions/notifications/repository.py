@@ -1,4 +1,6 @@
-"""Where connections and their subscriptions live: a small interface and its DynamoDB implementation.
+"""Notifications data access: small interfaces and their DynamoDB implementations.
+
+Connections and subscriptions (`ConnectionsTable`, written only here).
 
 Items in `ConnectionsTable` (docs/contracts.md, "Connections"):
 
@@ -11,6 +13,10 @@ Items in `ConnectionsTable` (docs/contracts.md, "Connections"):
 Every item of a connection shares `gsi1pk`, so one query finds all of them when it goes away.
 `user_id` is the Cognito `sub`, the id that streams (`owner_id`) and follow edges use.
 All carry `expires_at`; DynamoDB's TTL deletion is late (and never happens in some emulators), so readers filter on it.
+
+Followers: the follow edges the users function writes to `UsersTable`: `pk=USER#<followee_id>,
+sk=FOLLOWER#<follower_id>` with `follower_id` (docs/contracts.md, "Follows"), so a channel's followers are one
+query on its partition.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from notifications.config import CONNECTION_TTL_S
 from notifications.models import Connection, Identity
 
+# API Gateway closes every WebSocket connection after 2 h, so nothing about one outlives that.
+CONNECTION_TTL_S = 2 * 60 * 60
 # BatchWriteItem takes at most 25 requests.
 _BATCH = 25
 _MAX_BATCH_ATTEMPTS = 5
@@ -143,3 +150,37 @@ class DynamoConnectionStore:
             start = page.get("LastEvaluatedKey")
             if not start:
                 return
+
+
+# A channel with more followers than this gets its `stream.live` to the first ones only; the fan-out
+# runs in one Lambda invocation, and beyond this it needs a queue in between.
+MAX_FOLLOWERS = 5000
+
+
+class FollowersReader(Protocol):
+    def followers_of(self, user_id: str) -> list[str]:
+        """User ids (Cognito `sub`) of the users following `user_id`."""
+        ...
+
+
+class DynamoFollowersReader:
+    def __init__(self, table: str, dynamodb: Any) -> None:
+        self._table = table
+        self._ddb = dynamodb
+
+    def followers_of(self, user_id: str) -> list[str]:
+        followers: list[str] = []
+        start: dict[str, Any] | None = None
+        while len(followers) < MAX_FOLLOWERS:
+            page = self._ddb.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :u AND begins_with(sk, :f)",
+                ExpressionAttributeValues={":u": {"S": f"USER#{user_id}"}, ":f": {"S": "FOLLOWER#"}},
+                ProjectionExpression="follower_id",
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            followers.extend(item["follower_id"]["S"] for item in page.get("Items", []) if "follower_id" in item)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        return followers[:MAX_FOLLOWERS]

@@ -7,14 +7,22 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from streamforge.aws import client
+from streamforge.config import EnvConfig
 from streamforge.observability import logger, metrics, tracer
 from streamforge.streams import StreamsReader
 
-from notifications.broadcast import MAX_WORKERS, Broadcaster
-from notifications.config import FanoutConfig
-from notifications.connections import DynamoConnectionStore
-from notifications.follows import DynamoFollowersReader
+from notifications.repository import DynamoConnectionStore, DynamoFollowersReader
 from notifications.sender import ManagementApiSender
+from notifications.service import MAX_WORKERS, Broadcaster
+
+
+class FanoutConfig(EnvConfig):
+    """`NotificationsFanoutFunction`'s environment (docs/contracts.md)."""
+
+    connections_table: str
+    streams_table: str
+    users_table: str
+    websocket_management_url: str
 
 
 @cache
