@@ -190,10 +190,6 @@ class Publisher:
 
     # -- figures -------------------------------------------------------------------------------
 
-    @property
-    def segment_count(self) -> int:
-        return max((len(t.published()) for t in self.timeline.renditions.values()), default=0)
-
     def published_duration_s(self) -> float:
         """Seconds of media stored, in the rendition that has the most (renditions may change mid-session)."""
         return max((sum(s.duration_s for s in t.segments if s.uploaded) for t in self.timeline.renditions.values()),

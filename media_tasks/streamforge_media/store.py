@@ -27,14 +27,12 @@ LIVE, RECONNECTING, OFFLINE, ENDED = StreamStatus.LIVE, StreamStatus.RECONNECTIN
 @dataclass(frozen=True)
 class KeyRecord:
     key_hash: str
-    key_id: str
     stream_id: str
 
 
 @dataclass(frozen=True)
 class StreamRecord:
     stream_id: str
-    status: str
     current_session_id: str | None
     reconnect_grace_s: int | None
     record: bool
@@ -125,14 +123,14 @@ class DynamoStreamStore:
         if stored is None:
             return None
         item = from_item(stored)
-        return KeyRecord(str(item["key_hash"]), str(item.get("key_id", "")), str(item["stream_id"]))
+        return KeyRecord(str(item["key_hash"]), str(item["stream_id"]))
 
     def get_stream(self, stream_id: str) -> StreamRecord | None:
         item = decode_stream(self._get(self.streams_table, {"stream_id": stream_id}))
         if item is None:
             return None
         grace = item.get("reconnect_grace_s")
-        return StreamRecord(stream_id, str(item.get("status", OFFLINE)), item.get("current_session_id"),
+        return StreamRecord(stream_id, item.get("current_session_id"),
                             int(grace) if grace is not None else None, bool(item.get("record", True)),
                             str(item["srt_passphrase"]) if item.get("srt_passphrase") else None,
                             int(item["dvr_window_s"]) if item.get("dvr_window_s") is not None else None,

@@ -47,7 +47,7 @@ class FakeStore:
     def add_stream(self, stream_id: str = STREAM_ID, key: str = STREAM_KEY, **fields: Any) -> None:
         with self.lock:
             self.streams[stream_id] = {"stream_id": stream_id, "status": OFFLINE, "record": True, **fields}
-            self.keys[hash_stream_key(key)] = KeyRecord(hash_stream_key(key), "key_000000000001", stream_id)
+            self.keys[hash_stream_key(key)] = KeyRecord(hash_stream_key(key), stream_id)
 
     def revoke(self, key: str = STREAM_KEY) -> None:
         with self.lock:
@@ -62,7 +62,7 @@ class FakeStore:
             item = self.streams.get(stream_id)
             if item is None or "deleted_at" in item:
                 return None
-            return StreamRecord(stream_id, item["status"], item.get("current_session_id"),
+            return StreamRecord(stream_id, item.get("current_session_id"),
                                 item.get("reconnect_grace_s"), bool(item.get("record", True)),
                                 item.get("srt_passphrase"), item.get("dvr_window_s"), item.get("last_ended_at"))
 

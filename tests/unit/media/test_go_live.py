@@ -74,7 +74,7 @@ def test_a_stream_broadcast_before_waits_for_the_earlier_manifests_to_expire(
 
 def test_broadcast_before_is_read_from_the_stream_record() -> None:
     def record(**fields: str) -> StreamRecord:
-        return StreamRecord(STREAM_ID, "offline", fields.get("current_session_id"), None, True,
+        return StreamRecord(STREAM_ID, fields.get("current_session_id"), None, True,
                             last_ended_at=fields.get("last_ended_at"))
 
     assert not record().broadcast_before
