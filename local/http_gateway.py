@@ -22,7 +22,7 @@ from aiohttp import web
 
 from local.edge import EdgeRules
 from local.functions import FunctionRuntime, InvocationError
-from local.jwt_authorizer import JwtAuthorizer, Unauthorized, claims_as_api_gateway_strings
+from local.jwt_authorizer import JwtAuthorizer, MissingToken, Unauthorized, claims_as_api_gateway_strings
 from local.template import LOCAL_ACCOUNT, Template
 
 log = logging.getLogger("streamforge.local.http")
@@ -39,6 +39,22 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 def json_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(error_body(code, message), status=status)
+
+
+def gateway_answer(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """An answer the HTTP API gives itself, before or instead of any function: AWS's shape, `{"message": ...}`
+    (compact, as AWS sends it), never the application's error shape (docs/api.md, "Answers from the gateway")."""
+    return web.Response(status=status, text=json.dumps({"message": message}, separators=(",", ":")),
+                        content_type="application/json", headers=headers)
+
+
+def bearer_challenge(error: Unauthorized) -> dict[str, str]:
+    """The `www-authenticate` header AWS's JWT authorizer adds when it refuses a token it was given; a request
+    without a token gets the 401 without it (AWS documents the header for refused tokens only)."""
+    if isinstance(error, MissingToken):
+        return {}
+    description = str(error).replace('"', "'")
+    return {"www-authenticate": f'Bearer scope="" error="invalid_token" error_description="{description}"'}
 
 
 @dataclass
@@ -295,9 +311,9 @@ class HttpGateway:
             return json_error(413, "payload_too_large", "Request body exceeds 10 MB")
         route, params = self._route(request.method, request.path)
         if route is None:
-            return json_error(404, "route_not_found", "no such route")
+            return gateway_answer(404, "Not Found")
         if self.api.throttle is not None and not self.api.throttle.take():
-            return json_error(429, "too_many_requests", "Rate limit exceeded")
+            return gateway_answer(429, "Too Many Requests")
         claims = None
         if route.authorizer is not None:
             try:
@@ -305,7 +321,7 @@ class HttpGateway:
                 claims = await asyncio.to_thread(route.authorizer.authorize, headers, route.scopes)
             except Unauthorized as error:
                 log.info("401 %s %s: %s", request.method, request.path, error)
-                return json_error(401, "unauthorized", "Missing or invalid access token")
+                return gateway_answer(401, "Unauthorized", bearer_challenge(error))
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -315,7 +331,7 @@ class HttpGateway:
             result = await self.runtime.invoke(route.function_id, event)
         except InvocationError as error:
             log.error("%s %s failed: %s", request.method, request.path, error)
-            return json_error(500, "internal_error", "Internal Server Error")
+            return gateway_answer(500, "Internal Server Error")
         return to_response(result)
 
     def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:

@@ -22,6 +22,10 @@ class Unauthorized(Exception):
     """The request carries no token, or a token the authorizer refuses."""
 
 
+class MissingToken(Unauthorized):
+    """The request carries no token at all."""
+
+
 def fetch_jwks(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=5) as response:
         jwks: dict[str, Any] = json.load(response)
@@ -51,7 +55,7 @@ class JwtAuthorizer:
         raw = headers.get(self.header, "")
         token = raw[7:].strip() if raw[:7].lower() == "bearer " else raw.strip()
         if not token:
-            raise Unauthorized("missing token")
+            raise MissingToken("missing token")
         try:
             kid = jwt.get_unverified_header(token).get("kid", "")
             claims: dict[str, Any] = jwt.decode(

@@ -48,11 +48,23 @@ async function parse(response) {
     body = null;
   }
   if (!response.ok) {
-    const error = body && body.error;
+    const error = errorOf(response.status, body);
     throw new ApiError(response.status, error?.code || `http_${response.status}`,
       error?.message || response.statusText || "request failed");
   }
   return body;
+}
+
+// Codes for the answers API Gateway gives itself, which carry only {"message": "..."} (docs/api.md,
+// "Answers from the gateway"): the same code the application uses for that status.
+const GATEWAY_CODES = { 401: "unauthorized", 404: "route_not_found", 429: "too_many_requests", 500: "internal_error" };
+
+// An error body comes in one of two shapes: the application's {"error": {code, message}}, or the gateway's
+// {"message": "..."}; both become {code, message}.
+function errorOf(status, body) {
+  if (body?.error) return body.error;
+  if (typeof body?.message === "string") return { code: GATEWAY_CODES[status], message: body.message };
+  return null;
 }
 
 async function send(method, path, { body, auth = false } = {}) {

@@ -107,29 +107,39 @@ def test_protected_routes_refuse_bad_tokens_with_401(api_platform: PlatformThrea
         "garbage": "not.a.jwt",
     }
     reply = call("POST", f"{api}/v1/streams", {"title": "x"}, token=tokens[case])
-    assert reply.status == 401
-    assert reply.json["error"]["code"] == "unauthorized"
+    # The JWT authorizer's own answer, byte for byte as AWS's HTTP API gives it (docs/api.md): no function ran.
+    assert (reply.status, reply.raw) == (401, b'{"message":"Unauthorized"}')
+    assert reply.headers["Content-Type"].startswith("application/json")
+    challenge = reply.headers.get("www-authenticate")
+    if case == "missing":
+        assert challenge is None
+    else:
+        assert challenge is not None
+        assert challenge.startswith('Bearer scope="" error="invalid_token" error_description="')
 
 
 def test_a_well_signed_token_is_accepted_and_reaches_the_handler(api_platform: PlatformThread) -> None:
     """The control for the refusals above: the same forging, with nothing wrong, passes the authorizer."""
     reply = call("POST", f"{api_platform.urls['api']}/v1/streams", {"title": "x"},
                  token=forged_token(api_platform))
-    assert reply.status != 401
+    assert reply.status == 201, reply.raw
+    assert reply.json["title"] == "x" and reply.json["status"] == "offline"
 
 
-def test_errors_have_one_shape(api_platform: PlatformThread) -> None:
+def test_handler_errors_have_one_shape_and_the_gateways_own_answers_are_aws_shaped(
+        api_platform: PlatformThread) -> None:
     api = api_platform.urls["api"]
     user = sign_up_and_log_in(api)
     malformed = call("POST", f"{api}/v1/streams", raw_body=b'{"title": ', token=user.token)
     assert malformed.status == 400
     missing = call("GET", f"{api}/v1/streams/st_{'a' * 16}")
     assert missing.status == 404
-    no_route = call("GET", f"{api}/v2/nothing")
-    assert no_route.status == 404
-    for reply in (malformed, missing, no_route):
+    for reply in (malformed, missing):
         assert set(reply.json) == {"error"}
         assert set(reply.json["error"]) == {"code", "message"}
+    # No route matches: the HTTP API answers itself, as AWS does, before any function.
+    no_route = call("GET", f"{api}/v2/nothing")
+    assert (no_route.status, no_route.raw) == (404, b'{"message":"Not Found"}')
 
 
 def test_cors_preflight_is_answered_from_the_template(api_platform: PlatformThread) -> None:

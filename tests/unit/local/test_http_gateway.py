@@ -1,11 +1,15 @@
+import asyncio
 import base64
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from local.http_gateway import Route, TokenBucket, build_event, to_response
+from local.functions import FunctionRuntime
+from local.http_gateway import HttpApi, HttpGateway, Route, TokenBucket, build_event, to_response
+from local.jwt_authorizer import JwtAuthorizer
 
 pytestmark = pytest.mark.unit
 
@@ -87,3 +91,50 @@ def test_base64_results_are_decoded() -> None:
                             "headers": {"Content-Type": "application/octet-stream"}, "cookies": ["a=1", "b=2"]})
     assert response.body == b"\x00\x01"
     assert response.headers.getall("Set-Cookie") == ["a=1", "b=2"]
+
+
+class NoFunctions:
+    """A runtime no request may reach: every case below is answered by the gateway itself."""
+
+    async def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        raise AssertionError(f"{function_id} was invoked")
+
+
+def gateway_reply(api: HttpApi, method: str, path: str, headers: dict[str, str] | None = None) -> web.Response:
+    gateway = HttpGateway(api, cast(FunctionRuntime, NoFunctions()))
+    response = asyncio.run(gateway.handle(make_mocked_request(method, path, headers=headers or {})))
+    assert isinstance(response, web.Response)
+    return response
+
+
+def no_keys(url: str) -> dict[str, Any]:
+    return {"keys": []}
+
+
+@pytest.mark.parametrize(("case", "status", "body"), [
+    ("no_route", 404, b'{"message":"Not Found"}'),
+    ("throttled", 429, b'{"message":"Too Many Requests"}'),
+    ("no_token", 401, b'{"message":"Unauthorized"}'),
+    ("bad_token", 401, b'{"message":"Unauthorized"}'),
+])
+def test_the_gateways_own_answers_are_aws_shaped(case: str, status: int, body: bytes) -> None:
+    open_route, private_route = route("GET /v1/streams"), route("POST /v1/streams")
+    private_route.authorizer = JwtAuthorizer(issuer="https://issuer.test", audiences=["web"],
+                                             jwks_url="https://issuer.test/jwks.json", fetch=no_keys)
+    api = HttpApi(api_id="HttpApi", routes=[private_route, open_route], cors={},
+                  throttle=TokenBucket(rate=0.0, burst=0) if case == "throttled" else None)
+    method, path, headers = {
+        "no_route": ("GET", "/v2/nothing", None),
+        "throttled": ("GET", "/v1/streams", None),
+        "no_token": ("POST", "/v1/streams", None),
+        "bad_token": ("POST", "/v1/streams", {"Authorization": "Bearer not.a.jwt"}),
+    }[case]
+    response = gateway_reply(api, method, path, headers)
+    assert (response.status, response.body) == (status, body)
+    assert response.content_type == "application/json"
+    challenge = response.headers.get("www-authenticate")
+    if case == "bad_token":  # AWS names the refused token's fault; a request without a token gets no challenge
+        assert challenge is not None
+        assert challenge.startswith('Bearer scope="" error="invalid_token" error_description="')
+    else:
+        assert challenge is None

@@ -37,7 +37,7 @@ from streamforge.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from streamforge.models import ErrorResponse
+from streamforge.models import ErrorResponse, GatewayMessage
 from streamforge.observability import logger, metrics, tracer
 
 # The largest body the schemas allow is ~32 KB (a 2000-character description written as JSON `\uXXXX` pairs);
@@ -50,17 +50,20 @@ AUTH: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request: the body is missing, not UTF-8 or not JSON",
-    401: "Missing or invalid token",
+    401: "Missing or invalid token (refused by the JWT authorizer: `{\"message\": \"Unauthorized\"}`)",
     403: "Not allowed for this caller",
     404: "Not found",
     409: "Conflict with the current state",
     413: "Request body too large",
     415: "The request body is not application/json",
     422: "Validation error",
-    429: "Too many requests from this client (the edge's per-client limits)",
+    429: "Too many requests: from this client (the edge's per-client limits, `error` shape), or to the API "
+         "(stage throttling: `{\"message\": \"Too Many Requests\"}`)",
 }
 # Every operation may answer these: the body checks run before any route, and the edge limits every client.
 _ALWAYS = (400, 413, 415, 422, 429)
+# Statuses API Gateway may answer itself, before any function, in its own shape (docs/api.md).
+_GATEWAY_ANSWERS = (401, 429)
 
 
 def responses(success: int, model: type[BaseModel] | None, *errors: int) -> dict[int, OpenAPIResponse]:
@@ -74,9 +77,11 @@ def responses(success: int, model: type[BaseModel] | None, *errors: int) -> dict
         if model is not None else {"description": "No content", "content": {}},
     }
     for status in sorted({*errors, *_ALWAYS}):
+        # A union is documented as anyOf (Powertools' TypedDict only names a single model class).
+        error_model: Any = ErrorResponse | GatewayMessage if status in _GATEWAY_ANSWERS else ErrorResponse
         documented[status] = {
             "description": _ERROR_DESCRIPTIONS[status],
-            "content": {content_types.APPLICATION_JSON: {"model": ErrorResponse}},
+            "content": {content_types.APPLICATION_JSON: {"model": error_model}},
         }
     return documented
 

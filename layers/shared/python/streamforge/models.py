@@ -77,3 +77,10 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class GatewayMessage(BaseModel):
+    """An answer the HTTP API gives itself before any function runs, in AWS's shape rather than ErrorResponse's."""
+
+    message: str = Field(description='API Gateway\'s own text: "Unauthorized" (JWT authorizer), '
+                                     '"Too Many Requests" (stage throttling)')
