@@ -46,7 +46,8 @@ function renderDirectory() {
     // Counts move while the page is open; the cards stay subscribed until the list changes.
     if (!subscriptions.has(stream.id)) {
       subscriptions.set(stream.id, live.subscribe(stream.id, (message) => {
-        const value = Number(message.viewer_count ?? message.concurrent_viewers ?? message.viewers);
+        // `viewers` and `subscribed` carry the count (docs/contracts.md, Stream events); other messages none.
+        const value = Number(message.viewer_count);
         const target = list.querySelector(`[data-stream-id="${stream.id}"] .count`);
         if (target && Number.isFinite(value)) target.textContent = formatCount(value);
         if (message.type === "stream.offline") refresh();

@@ -297,8 +297,8 @@ export function renderWatch(main, streamId) {
 
   const announcements = { "stream.live": "went live", "stream.offline": "went offline", "stream.updated": "was updated" };
   const unsubscribe = live.subscribe(streamId, (message) => {
-    const count = message.viewer_count ?? message.concurrent_viewers ?? message.viewers;
-    setViewers(Number(count));
+    // `viewers` and `subscribed` carry the count (docs/contracts.md, Stream events); other messages none.
+    setViewers(Number(message.viewer_count));
     // Marks when pushes can reach this page (tests and assistive tech can wait on it).
     if (message.type === "subscribed") events.dataset.subscribed = "true";
     if (announcements[message.type]) {
