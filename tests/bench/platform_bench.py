@@ -22,9 +22,10 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 from tests.support.http import call
-from tests.support.media import fetch_playlist, media_task_pid, playable, variant_urls, wait_for
+from tests.support.media import fetch_playlist, media_task_pid, playable, variant_urls
 from tests.support.platform import PlatformThread, start_platform
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
+from tests.support.wait import wait_for
 
 # The marker: MARKER_BITS boxes in a black strip at the top left, white for a 1 bit, holding the Gray code
 # of the publisher's wall clock in ms (mod 2**32) at the moment the frame went through its filter graph.

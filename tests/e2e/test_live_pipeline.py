@@ -28,10 +28,10 @@ from tests.support.media import (
     playable,
     segments,
     variant_urls,
-    wait_for,
 )
 from tests.support.platform import PlatformThread
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
+from tests.support.wait import wait_for
 from tests.support.ws import Listener
 
 pytestmark = pytest.mark.e2e

@@ -23,9 +23,10 @@ import aiohttp
 import pytest
 
 from tests.support.http import call
-from tests.support.media import fetch_playlist, playable, segments, variant_urls, wait_for
+from tests.support.media import fetch_playlist, playable, segments, variant_urls
 from tests.support.platform import PlatformThread
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
+from tests.support.wait import wait_for
 from tests.support.whip import WhipPublisher, encode_source
 
 pytestmark = pytest.mark.e2e

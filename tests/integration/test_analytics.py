@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from streamforge.api import MAX_BODY_BYTES
@@ -22,22 +22,18 @@ from tests.support.http import call
 from tests.support.platform import PlatformThread
 from tests.support.streams import emulator, go_live, heartbeat, start_viewing
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
 VIEWERS = 7
 FOLLOW_S = 15.0  # viewer_count follows heartbeats, and analytics follow Ingest Health, within 15 s
-T = TypeVar("T")
 
 
-def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float = FOLLOW_S) -> T:
-    """Reads until `done` holds or the deadline passes; returns the last value read either way."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() >= deadline:
-            return value
-        time.sleep(0.25)
+def stream_with(api: str, stream_id: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """The stream as GET answers it, if `done` holds for it."""
+    stream: dict[str, Any] = call("GET", f"{api}/v1/streams/{stream_id}").json
+    return stream if done(stream) else None
 
 
 def analytics(api: str, owner: SignedInUser, stream_id: str) -> dict[str, Any]:
@@ -66,8 +62,8 @@ def test_seven_viewers_heartbeats_become_the_viewer_count_and_analytics(
     assert viewers[0].heartbeat().status == 202
     sent = time.monotonic()
 
-    stream = wait_for(lambda: call("GET", f"{api}/v1/streams/{stream_id}").json,
-                      lambda s: s["viewer_count"] >= VIEWERS)
+    stream = wait_for(lambda: stream_with(api, stream_id, lambda s: s["viewer_count"] >= VIEWERS), FOLLOW_S,
+                      f"viewer_count to reach {VIEWERS}")
     assert stream["viewer_count"] == VIEWERS, f"viewer_count {stream['viewer_count']} after {FOLLOW_S} s"
     assert time.monotonic() - sent <= FOLLOW_S
 
@@ -90,7 +86,8 @@ def test_ingest_health_on_the_bus_shows_in_the_owners_analytics(
     assert result["FailedEntryCount"] == 0, result
 
     # The figures an RTMP publisher reports; the others (SRT's packet loss and RTT, say) stay null.
-    seen = wait_for(lambda: analytics(api, owner, stream_id)["ingest"], lambda i: i.items() >= figures.items())
+    seen = wait_for(lambda: i if (i := analytics(api, owner, stream_id)["ingest"]).items() >= figures.items() else None,
+                    FOLLOW_S, "the reported ingest figures in the analytics")
     assert {name: value for name, value in seen.items() if value is not None} == figures
     timeline = analytics(api, owner, stream_id)["timeline"]
     assert any(p["bitrate_kbps"] == figures["bitrate_kbps"] for p in timeline)
@@ -127,5 +124,6 @@ def test_refused_heartbeats_never_count(live_stream: tuple[str, SignedInUser, st
     assert heartbeat(api, stream_id, "v" * 129, viewer.token).status == 422
     assert heartbeat(api, stream_id, "bad id", viewer.token).status == 422
     assert viewer.heartbeat().json == {"accepted": True, "counted": True}
-    stream = wait_for(lambda: call("GET", f"{api}/v1/streams/{stream_id}").json, lambda s: s["viewer_count"] >= 1)
+    stream = wait_for(lambda: stream_with(api, stream_id, lambda s: s["viewer_count"] >= 1), FOLLOW_S,
+                      "the counted viewer")
     assert stream["viewer_count"] == 1

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from tests.support.http import Reply, call
-from tests.support.media import wait_for
 from tests.support.platform import PlatformThread
 from tests.support.streams import go_live
 from tests.support.users import PASSWORD, SignedInUser, create_stream, sign_up_and_log_in
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

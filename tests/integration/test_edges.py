@@ -13,10 +13,10 @@ from botocore.exceptions import ClientError
 
 from local.cdn import media_bucket_of
 from tests.support.http import call
-from tests.support.media import wait_for
 from tests.support.platform import PlatformThread
 from tests.support.streams import go_live, start_viewing
 from tests.support.users import create_stream, sign_up_and_log_in
+from tests.support.wait import wait_for
 from tests.support.ws import Listener
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,6 @@ import itertools
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin
@@ -18,18 +16,6 @@ from streamforge_media.segment_format import DEFAULT, segment_format
 from tests.support.http import call
 
 T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
-    """Poll until `condition` returns something truthy; fail with `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def ffmpeg_publisher(url: str, seconds: float, *, size: str = "1280x720", rate: int = 30) -> subprocess.Popen[bytes]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.media import wait_for
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.component
 ROOT = Path(__file__).resolve().parents[3]
