@@ -92,7 +92,10 @@ def select_renditions(ladder: tuple[Rung, ...], source_width: int, source_height
 
     kept = [r for r in sorted(ladder, key=lambda r: -r.height) if r.height <= short]
     if kept:
-        return [Rendition(r.name, *sized(_even(r.height), _even(r.height * aspect)), r.bitrate_kbps) for r in kept]
+        # Rounding the long side to even may pass an odd source's own (160x171 → 160x172): never upscale.
+        longest = max(2, long_ - long_ % 2)
+        return [Rendition(r.name, *sized(_even(r.height), min(_even(r.height * aspect), longest)), r.bitrate_kbps)
+                for r in kept]
     smallest = min(ladder, key=lambda r: r.height)
     width = max(2, source_width - source_width % 2)
     height = max(2, source_height - source_height % 2)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from streamforge_media import hls, signalling
 from streamforge_media.ladder import AUDIO_ONLY, DEFAULT_LADDER, Rendition, Rung, parse_ladder, select_renditions
@@ -11,6 +11,8 @@ pytestmark = pytest.mark.unit
 
 
 @given(st.integers(2, 4096), st.integers(2, 4096))
+@example(160, 171)  # the long side rounded to even would pass the source's odd one
+@example(171, 160)
 def test_selection_properties(width: int, height: int) -> None:
     renditions = select_renditions(DEFAULT_LADDER, width, height)
     assert renditions
