@@ -2,6 +2,10 @@
 
 `python -m openapi_spec > docs/openapi.json` (with `functions/` and `layers/shared/python/` on the path)
 writes the committed copy; a unit test fails when it drifts. The local gateway serves `build_openapi()`.
+
+The committed document is also where the CDK app reads its HTTP routes (infra/api.py): each operation's method,
+path and `security`, and in `x-streamforge-handler` the Lambda handler that serves it, so a route is declared once,
+in its handler's decorator.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Any
 TITLE = "StreamForge"
 API_VERSION = "1.0.0"
 _UNUSED_DEFAULTS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+# The operation extension naming the Lambda handler (docs/contracts.md) whose resolver declares the operation.
+HANDLER_EXTENSION = "x-streamforge-handler"
 
 
 def build_openapi() -> dict[str, Any]:
@@ -23,9 +29,12 @@ def build_openapi() -> dict[str, Any]:
 
     schemes: dict[str, Any] = {"bearerAuth": HTTPBearer(bearerFormat="JWT", description="Cognito access token")}
     document: dict[str, Any] = {}
-    for app in (users.handler.app, metadata.handler.app, analytics.handler.app):
-        part = json.loads(app.get_openapi_schema(title=TITLE, version=API_VERSION, security_schemes=schemes)
+    for module in (users.handler, metadata.handler, analytics.handler):
+        part = json.loads(module.app.get_openapi_schema(title=TITLE, version=API_VERSION, security_schemes=schemes)
                           .model_dump_json(by_alias=True, exclude_none=True))
+        for operations in part.get("paths", {}).values():
+            for operation in operations.values():
+                operation[HANDLER_EXTENSION] = f"{module.__name__}.lambda_handler"
         if not document:
             document = part
             continue

@@ -1,9 +1,11 @@
-"""HTTP API (`/v1/...`): routes of ARCHITECTURE.md §3, a Cognito JWT authorizer, stage throttling and CORS."""
+"""HTTP API (`/v1/...`): the routes of docs/openapi.json, a Cognito JWT authorizer, stage throttling and CORS."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jsii
 from aws_cdk import Duration
@@ -17,44 +19,46 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import constants as c
-from infra.support import pin_logical_id, suppress
+from infra.support import REPO_ROOT, pin_logical_id, suppress
 
-GET, POST, PUT, PATCH, DELETE = (
-    apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PUT, apigwv2.HttpMethod.PATCH,
-    apigwv2.HttpMethod.DELETE,
-)
+# The security scheme of docs/openapi.json that the Cognito JWT authorizer enforces.
+BEARER_SCHEME = "bearerAuth"
 
 
 @dataclass(frozen=True)
 class Route:
+    """One operation of the OpenAPI document, as an HTTP API route."""
+
     method: apigwv2.HttpMethod
     path: str
     function_id: str
-    public: bool = False
+    public: bool
 
 
-ROUTES: tuple[Route, ...] = (
-    Route(POST, "/v1/auth/signup", c.USERS_FUNCTION, public=True),
-    Route(POST, "/v1/auth/login", c.USERS_FUNCTION, public=True),
-    Route(POST, "/v1/auth/refresh", c.USERS_FUNCTION, public=True),
-    Route(GET, "/v1/users/me", c.USERS_FUNCTION),
-    Route(PATCH, "/v1/users/me", c.USERS_FUNCTION),
-    Route(GET, "/v1/users/{username}", c.USERS_FUNCTION, public=True),
-    Route(PUT, "/v1/users/{username}/follow", c.USERS_FUNCTION),
-    Route(DELETE, "/v1/users/{username}/follow", c.USERS_FUNCTION),
-    Route(POST, "/v1/streams", c.METADATA_FUNCTION),
-    Route(GET, "/v1/streams", c.METADATA_FUNCTION, public=True),
-    Route(GET, "/v1/streams/{id}", c.METADATA_FUNCTION, public=True),
-    Route(PATCH, "/v1/streams/{id}", c.METADATA_FUNCTION),
-    Route(DELETE, "/v1/streams/{id}", c.METADATA_FUNCTION),
-    Route(POST, "/v1/streams/{id}/keys", c.METADATA_FUNCTION),
-    Route(GET, "/v1/streams/{id}/keys", c.METADATA_FUNCTION),
-    Route(DELETE, "/v1/streams/{id}/keys/{key_id}", c.METADATA_FUNCTION),
-    Route(GET, "/v1/streams/{id}/sessions", c.METADATA_FUNCTION, public=True),
-    Route(POST, "/v1/streams/{id}/playback", c.ANALYTICS_FUNCTION, public=True),
-    Route(POST, "/v1/analytics/heartbeat", c.ANALYTICS_FUNCTION, public=True),
-    Route(GET, "/v1/streams/{id}/analytics", c.ANALYTICS_FUNCTION),
-)
+def openapi_routes(document: Mapping[str, Any] | None = None) -> tuple[Route, ...]:
+    """The routes of the committed OpenAPI document (docs/openapi.json), in its order.
+
+    The document is generated from the handlers' decorators (functions/openapi_spec.py), so method, path, the
+    serving function (`x-streamforge-handler`) and public-or-private (`security`) are declared once, there.
+    """
+    if document is None:
+        document = json.loads((REPO_ROOT / c.OPENAPI_DOCUMENT).read_text())
+    function_of_handler = {handler: function_id for function_id, handler in c.HANDLERS.items()}
+    routes: list[Route] = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            schemes = {name for requirement in operation.get("security", []) for name in requirement}
+            # Only the bearer scheme has an authorizer here; anything else must not silently become public.
+            if not schemes <= {BEARER_SCHEME}:
+                raise ValueError(f"{method.upper()} {path}: no authorizer for security schemes {sorted(schemes)}")
+            routes.append(Route(
+                method=apigwv2.HttpMethod[method.upper()],
+                path=path,
+                function_id=function_of_handler[operation[c.OPENAPI_HANDLER_EXTENSION]],
+                public=not schemes,
+            ))
+    return tuple(routes)
+
 
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 
@@ -125,7 +129,8 @@ class HttpApi(Construct):
             function_id: integrations.HttpLambdaIntegration(f"{function_id}Integration", function)
             for function_id, function in functions.items()
         }
-        for route in ROUTES:
+        routes_of_api = openapi_routes()
+        for route in routes_of_api:
             routes = self.api.add_routes(
                 path=route.path,
                 methods=[route.method],
@@ -137,13 +142,13 @@ class HttpApi(Construct):
                     suppress(
                         public_route,
                         "AwsSolutions-APIG4",
-                        f"{route.method.value} {route.path} is public by the API contract (ARCHITECTURE.md §3): "
-                        "sign-up/login/refresh, public profiles, the stream directory and sessions, viewer "
-                        "sessions and player heartbeats.",
+                        f"{route.method.value} {route.path} has no `security` in docs/openapi.json: public by "
+                        "the API contract (ARCHITECTURE.md §3), like sign-up/login/refresh, public profiles, the "
+                        "stream directory and sessions, viewer sessions and player heartbeats.",
                     )
         # Each path's `ANY` route takes the methods no other route of the path does, to the path's function,
         # which answers 405 with `Allow` (API Gateway itself would answer 404).
-        for path, function_id in sorted({(route.path, route.function_id) for route in ROUTES}):
+        for path, function_id in sorted({(route.path, route.function_id) for route in routes_of_api}):
             for catch_all in self.api.add_routes(path=path, methods=[apigwv2.HttpMethod.ANY],
                                                  integration=lambda_integrations[function_id]):
                 suppress(

@@ -63,7 +63,10 @@ POWERTOOLS_LAYER_ARN_TEMPLATE: Final = (
 USER_POOL: Final = "UserPool"
 USER_POOL_CLIENT: Final = "UserPoolClient"
 
-# HTTP API.
+# HTTP API: its routes are the operations of the committed OpenAPI document, which names each operation's handler
+# in an extension (written by functions/openapi_spec.py).
+OPENAPI_DOCUMENT: Final = "docs/openapi.json"
+OPENAPI_HANDLER_EXTENSION: Final = "x-streamforge-handler"
 HTTP_API: Final = "HttpApi"
 HTTP_API_AUTHORIZER: Final = "CognitoJwtAuthorizer"
 HTTP_API_STAGE_NAME: Final = "$default"

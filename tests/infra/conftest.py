@@ -74,3 +74,19 @@ def as_list(value: Any) -> list[Any]:
 
 def mentions(value: Any, text: str) -> bool:
     return text in json.dumps(value)
+
+
+def routes_of(synth: Synth, api_id: str) -> dict[str, dict[str, Any]]:
+    """The properties of an API's routes, by route key."""
+    return {
+        route["Properties"]["RouteKey"]: route["Properties"]
+        for route in synth.of_type("AWS::ApiGatewayV2::Route").values()
+        if route["Properties"]["ApiId"] == {"Ref": api_id}
+    }
+
+
+def integration_function(synth: Synth, route: dict[str, Any]) -> str:
+    """The logical id of the Lambda function behind a route's integration."""
+    integration_id = route["Target"]["Fn::Join"][1][1]["Ref"]
+    uri = synth.resources[integration_id]["Properties"]["IntegrationUri"]
+    return str(uri["Fn::GetAtt"][0] if "Fn::GetAtt" in uri else uri["Fn::Join"][1][5]["Fn::GetAtt"][0])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from streamforge.events import CATALOG, SOURCES
 
 from infra.application import cdk_json_context
-from tests.infra.conftest import Synth, mentions
+from tests.infra.conftest import Synth, integration_function, mentions, routes_of
 
 pytestmark = pytest.mark.infra
 
@@ -28,45 +26,6 @@ CONTRACT_ENV = {
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "VIEWER_TOKEN_SECRET_ARN",
     "VIEWER_TOKEN_TTL_S",
 }
-# ARCHITECTURE.md §3 and §6b: (method, path, function, public).
-ROUTES = [
-    ("POST", "/v1/auth/signup", "UsersFunction", True),
-    ("POST", "/v1/auth/login", "UsersFunction", True),
-    ("POST", "/v1/auth/refresh", "UsersFunction", True),
-    ("GET", "/v1/users/me", "UsersFunction", False),
-    ("PATCH", "/v1/users/me", "UsersFunction", False),
-    ("GET", "/v1/users/{username}", "UsersFunction", True),
-    ("PUT", "/v1/users/{username}/follow", "UsersFunction", False),
-    ("DELETE", "/v1/users/{username}/follow", "UsersFunction", False),
-    ("POST", "/v1/streams", "MetadataFunction", False),
-    ("GET", "/v1/streams", "MetadataFunction", True),
-    ("GET", "/v1/streams/{id}", "MetadataFunction", True),
-    ("PATCH", "/v1/streams/{id}", "MetadataFunction", False),
-    ("DELETE", "/v1/streams/{id}", "MetadataFunction", False),
-    ("POST", "/v1/streams/{id}/keys", "MetadataFunction", False),
-    ("GET", "/v1/streams/{id}/keys", "MetadataFunction", False),
-    ("DELETE", "/v1/streams/{id}/keys/{key_id}", "MetadataFunction", False),
-    ("GET", "/v1/streams/{id}/sessions", "MetadataFunction", True),
-    ("POST", "/v1/streams/{id}/playback", "AnalyticsFunction", True),
-    ("POST", "/v1/analytics/heartbeat", "AnalyticsFunction", True),
-    ("GET", "/v1/streams/{id}/analytics", "AnalyticsFunction", False),
-]
-
-
-def _routes_of(synth: Synth, api_id: str) -> dict[str, dict[str, Any]]:
-    return {
-        route["Properties"]["RouteKey"]: route["Properties"]
-        for route in synth.of_type("AWS::ApiGatewayV2::Route").values()
-        if route["Properties"]["ApiId"] == {"Ref": api_id}
-    }
-
-
-def _integration_function(synth: Synth, route: dict[str, Any]) -> str:
-    integration_id = route["Target"]["Fn::Join"][1][1]["Ref"]
-    uri = synth.resources[integration_id]["Properties"]["IntegrationUri"]
-    return str(uri["Fn::GetAtt"][0] if "Fn::GetAtt" in uri else uri["Fn::Join"][1][5]["Fn::GetAtt"][0])
-
-
 def test_six_functions_with_contract_handlers_on_python312(synth: Synth) -> None:
     functions = synth.of_type("AWS::Lambda::Function")
     assert len(functions) >= 6
@@ -117,31 +76,8 @@ def test_jwt_authorizer_trusts_the_user_pool_and_client(synth: Synth) -> None:
     assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"} <= set(client["ExplicitAuthFlows"])
 
 
-@pytest.mark.parametrize(("method", "path", "function_id", "public"), ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
-def test_http_route(synth: Synth, method: str, path: str, function_id: str, public: bool) -> None:
-    route = _routes_of(synth, "HttpApi")[f"{method} {path}"]
-    assert _integration_function(synth, route) == function_id
-    if public:
-        assert route["AuthorizationType"] == "NONE"
-        assert "AuthorizerId" not in route
-    else:
-        assert route["AuthorizationType"] == "JWT"
-        assert "AuthorizerId" in route
-
-
-def test_each_path_takes_other_methods_to_its_function_which_answers_405(synth: Synth) -> None:
-    """API Gateway would answer 404 to a method no route takes; each path's public `ANY` route brings it to the
-    function of the path, which answers 405 with `Allow` (streamforge.api)."""
-    routes = _routes_of(synth, "HttpApi")
-    for path, function_id in {(p, f) for _, p, f, _ in ROUTES}:
-        catch_all = routes[f"ANY {path}"]
-        assert _integration_function(synth, catch_all) == function_id
-        assert catch_all["AuthorizationType"] == "NONE"
-
-
-def test_http_api_has_only_the_contract_routes_throttling_and_cors(synth: Synth) -> None:
-    assert set(_routes_of(synth, "HttpApi")) == ({f"{m} {p}" for m, p, *_ in ROUTES}
-                                                 | {f"ANY {p}" for _, p, *_ in ROUTES})
+def test_http_api_throttling_and_cors(synth: Synth) -> None:
+    """The routes themselves are checked against docs/openapi.json in test_routes.py."""
     api = synth.resources["HttpApi"]["Properties"]
     assert api["ProtocolType"] == "HTTP"
     assert "Authorization" in api["CorsConfiguration"]["AllowHeaders"]
@@ -156,9 +92,9 @@ def test_websocket_api_routes_all_go_to_notifications(synth: Synth) -> None:
     api = synth.resources["WebSocketApi"]["Properties"]
     assert api["ProtocolType"] == "WEBSOCKET"
     assert api["RouteSelectionExpression"] == "$request.body.action"
-    routes = _routes_of(synth, "WebSocketApi")
+    routes = routes_of(synth, "WebSocketApi")
     assert set(routes) == {"$connect", "$disconnect", "$default", "subscribe", "unsubscribe"}
-    assert {_integration_function(synth, route) for route in routes.values()} == {"NotificationsFunction"}
+    assert {integration_function(synth, route) for route in routes.values()} == {"NotificationsFunction"}
     assert any(s["Properties"]["ApiId"] == {"Ref": "WebSocketApi"} for s in
                synth.of_type("AWS::ApiGatewayV2::Stage").values())
     for function_id in ("NotificationsFunction", "NotificationsFanoutFunction"):
