@@ -21,16 +21,23 @@ from analytics.service import parse_ingest_health, process_sqs_batch
 class ConsumerConfig(EnvConfig):
     streams_table: str
     analytics_table: str
+    event_bus_name: str
+
+
+@cache
+def config() -> ConsumerConfig:
+    return ConsumerConfig.from_env()
 
 
 @cache
 def default_publisher() -> EventPublisher:
-    return EventBridgePublisher(source=SOURCE_API)
+    cfg = config()
+    return EventBridgePublisher(source=SOURCE_API, bus_name=cfg.event_bus_name, streams_table=cfg.streams_table)
 
 
 @cache
 def default_store() -> AnalyticsStore:
-    cfg = ConsumerConfig.from_env()
+    cfg = config()
     return DynamoAnalyticsStore(analytics_table=cfg.analytics_table, streams_table=cfg.streams_table,
                                 dynamodb=client("dynamodb"))
 

@@ -82,7 +82,8 @@ def _reset_caches() -> None:
     for cached in (users.handler.service, metadata.handler.service, metadata.handler.config,
                    metadata.handler._idempotent_create, analytics.handler.config, analytics.handler.streams,
                    analytics.handler.store, analytics.handler.viewer_sessions, analytics.handler._secrets,
-                   analytics.consumer_handler.default_store):
+                   analytics.consumer_handler.config, analytics.consumer_handler.default_store,
+                   analytics.consumer_handler.default_publisher):
         cached.cache_clear()
 
 
