@@ -1,4 +1,16 @@
-"""The StreamForge stack: composes one construct per bounded context and wires them together."""
+"""The StreamForge stack: composes the bounded contexts and the foundations they share, and wires them together.
+
+Contexts (each a module of infra/): streams, users, analytics, notifications (each with its tables, functions, HTTP
+or WebSocket routes, event rules and grants), media (ingest and processing on ECS) and distribution (S3 and
+CloudFront). Shared foundations: access logs, identity (Cognito), the event bus, the `Data` and `Functions` scopes
+that hold every context's tables and functions, the HTTP API (whose routes are docs/openapi.json's), the dashboard
+and monitoring.
+
+The contexts are built in passes, because they read each other's tables (users read streams; streams read users
+and analytics; notifications read both): every context's storage first, then every context's functions with their
+grants, then the triggers. Within a pass the order is the one the resources have always been created in, so the
+synthesized template and every logical id are the same as before the regroup.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +19,21 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.access_logs import AccessLogs
+from infra.analytics import Analytics
 from infra.api import HttpApi
 from infra.dashboard import Dashboard
-from infra.data import Data
 from infra.distribution import MediaDistribution
 from infra.edge import api_web_acl_arn
 from infra.events import Events
 from infra.functions import Functions
 from infra.identity import Identity
-from infra.ingestion import AnalyticsIngestion
 from infra.media import MediaService
 from infra.monitoring import Monitoring
-from infra.realtime import Realtime
+from infra.notifications import Notifications
 from infra.settings import Settings
+from infra.streams import Streams
+from infra.tables import Tables
+from infra.users import Users
 
 LOG_LEVEL = "INFO"
 
@@ -28,28 +42,31 @@ class StreamForgeStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id, description="StreamForge: live streaming, the AWS-serverless way")
         logs_bucket = AccessLogs(self, "AccessLogs").bucket
-        data = Data(self, "Data")
+        tables = Tables(self, "Data")
         identity = Identity(self, "Identity")
         events = Events(self, "Events")
-        ingestion = AnalyticsIngestion(self, "AnalyticsIngestion")
+        observability = {"POWERTOOLS_METRICS_NAMESPACE": c.SERVICE_NAMESPACE, "LOG_LEVEL": LOG_LEVEL}
+
+        # Storage pass: what other contexts read or publish to.
+        streams = Streams(tables=tables)
+        users = Users(tables=tables)
+        analytics = Analytics(self, tables=tables)
         distribution = MediaDistribution(
             self, "Distribution", log_bucket=logs_bucket, cors_allow_origins=settings.cors_allow_origins
         )
-        observability = {"POWERTOOLS_METRICS_NAMESPACE": c.SERVICE_NAMESPACE, "LOG_LEVEL": LOG_LEVEL}
-
         media = MediaService(
             self,
             "Media",
-            streams_table=data.streams,
-            stream_keys_table=data.stream_keys,
-            sessions_table=data.sessions,
+            streams_table=streams.streams,
+            stream_keys_table=streams.stream_keys,
+            sessions_table=streams.sessions,
             media_bucket=distribution.bucket,
             event_bus=events.bus,
             log_bucket=logs_bucket,
             environment={
-                "STREAMS_TABLE": data.streams.table_name,
-                "STREAM_KEYS_TABLE": data.stream_keys.table_name,
-                "SESSIONS_TABLE": data.sessions.table_name,
+                "STREAMS_TABLE": streams.streams.table_name,
+                "STREAM_KEYS_TABLE": streams.stream_keys.table_name,
+                "SESSIONS_TABLE": streams.sessions.table_name,
                 "MEDIA_BUCKET": distribution.bucket.bucket_name,
                 "EVENT_BUS_NAME": events.bus.event_bus_name,
                 "CDN_BASE_URL": distribution.base_url,
@@ -68,86 +85,59 @@ class StreamForgeStack(Stack):
             rtmps_certificate_arn=settings.rtmps_certificate_arn,
             log_retention=settings.log_retention,
         )
-        realtime = Realtime(
+        notifications = Notifications(
             self,
-            "Realtime",
+            tables=tables,
             throttle_rate_limit=settings.api_throttle_rate_limit,
             throttle_burst_limit=settings.api_throttle_burst_limit,
         )
 
-        # Every function sees the whole contract environment; what it may touch is decided by the grants below.
+        # Function pass: each function gets only the environment its config declares, and its grants.
         functions = Functions(
             self,
             "Functions",
-            environment={
-                **data.table_name_environment(),
-                "MEDIA_BUCKET": distribution.bucket.bucket_name,
-                "EVENT_BUS_NAME": events.bus.event_bus_name,
-                "HEARTBEAT_QUEUE_URL": ingestion.queue.queue_url,
-                "USER_POOL_ID": identity.user_pool.user_pool_id,
-                "USER_POOL_CLIENT_ID": identity.client.user_pool_client_id,
-                "AUTO_CONFIRM_SIGNUP": "true" if settings.auto_confirm_signup else "false",
-                "CDN_BASE_URL": distribution.base_url,
-                "RTMP_INGEST_URL": media.rtmp_ingest_url,
-                "WHIP_INGEST_URL": media.whip_ingest_url,
-                "SRT_INGEST_URL": media.srt_ingest_url,
-                "WEBSOCKET_MANAGEMENT_URL": realtime.management_url,
-                "VIEWER_TOKEN_SECRET_ARN": ingestion.viewer_token_key.secret_arn,
-                "VIEWER_TOKEN_TTL_S": str(settings.viewer_token_ttl_seconds),
-                **observability,
-            },
+            observability=observability,
             powertools_layer_version=settings.powertools_layer_version,
             log_retention=settings.log_retention,
         )
-        users = functions[c.USERS_FUNCTION]
-        metadata = functions[c.METADATA_FUNCTION]
-        analytics = functions[c.ANALYTICS_FUNCTION]
-        consumer = functions[c.ANALYTICS_CONSUMER_FUNCTION]
-        notifications = functions[c.NOTIFICATIONS_FUNCTION]
-        fanout = functions[c.NOTIFICATIONS_FANOUT_FUNCTION]
-
-        # Least privilege, function by function.
-        data.users.grant_read_write_data(users)
-        data.streams.grant_read_data(users)
-        identity.user_pool.grant(
-            users,
-            "cognito-idp:SignUp",
-            "cognito-idp:AdminConfirmSignUp",
-            "cognito-idp:InitiateAuth",
-            "cognito-idp:GetUser",
-            "cognito-idp:AdminGetUser",
+        users.add_function(
+            functions=functions,
+            user_pool=identity.user_pool,
+            user_pool_client=identity.client,
+            streams_table=streams.streams,
+            auto_confirm_signup=settings.auto_confirm_signup,
+            cdn_base_url=distribution.base_url,
+        )
+        streams.add_function(
+            functions=functions,
+            event_bus=events.bus,
+            users_table=users.users,
+            analytics_table=analytics.analytics,
+            cdn_base_url=distribution.base_url,
+            rtmp_ingest_url=media.rtmp_ingest_url,
+            whip_ingest_url=media.whip_ingest_url,
+            srt_ingest_url=media.srt_ingest_url,
+        )
+        analytics.add_functions(
+            functions=functions,
+            streams_table=streams.streams,
+            event_bus=events.bus,
+            cdn_base_url=distribution.base_url,
+            viewer_token_ttl_seconds=settings.viewer_token_ttl_seconds,
+        )
+        notifications.add_functions(
+            functions=functions,
+            streams_table=streams.streams,
+            users_table=users.users,
+            user_pool=identity.user_pool,
+            user_pool_client=identity.client,
         )
 
-        for table in (data.streams, data.stream_keys, data.sessions, data.idempotency):
-            table.grant_read_write_data(metadata)
-        data.analytics.grant_read_data(metadata)
-        data.users.grant_read_data(metadata)
-        events.bus.grant_put_events_to(metadata)
-
-        data.analytics.grant_read_write_data(analytics)
-        data.streams.grant_read_data(analytics)
-        ingestion.queue.grant_send_messages(analytics)
-        ingestion.viewer_token_key.grant_read(analytics)
-
-        data.analytics.grant_read_write_data(consumer)
-        data.streams.grant_read_write_data(consumer)
-        events.bus.grant_put_events_to(consumer)
-
-        data.connections.grant_read_write_data(notifications)
-        data.streams.grant_read_data(notifications)
-        data.users.grant_read_data(notifications)
-        identity.user_pool.grant(notifications, "cognito-idp:GetUser")
-
-        data.connections.grant_read_write_data(fanout)
-        data.users.grant_read_data(fanout)
-        data.streams.grant_read_data(fanout)
-
-        # Triggers.
+        # Trigger pass: each operation of docs/openapi.json goes to the function whose handler declares it.
         api = HttpApi(
             self,
             "Api",
-            functions={function_id: functions[function_id] for function_id in
-                       (c.USERS_FUNCTION, c.METADATA_FUNCTION, c.ANALYTICS_FUNCTION)},
+            functions={**users.http_functions, **streams.http_functions, **analytics.http_functions},
             user_pool=identity.user_pool,
             user_pool_client=identity.client,
             throttle_rate_limit=settings.api_throttle_rate_limit,
@@ -155,10 +145,8 @@ class StreamForgeStack(Stack):
             cors_allow_origins=settings.cors_allow_origins,
             log_retention=settings.log_retention,
         )
-        realtime.connect(handler=notifications, publishers=[fanout])
-        events.route_stream_lifecycle(fanout)
-        events.route_ingest_health(consumer)
-        ingestion.feed(consumer)
+        notifications.add_triggers(bus=events)
+        analytics.add_triggers(bus=events)
 
         dashboard = Dashboard(
             self,
@@ -169,7 +157,7 @@ class StreamForgeStack(Stack):
             web_acl_arn=api_web_acl_arn(self),
             runtime_config={
                 # With `apiUrl`, which the dashboard adds, the keys of the local platform's /config.json.
-                "websocketUrl": realtime.url,
+                "websocketUrl": notifications.realtime.url,
                 "cdnUrl": distribution.base_url,
                 "rtmpUrl": media.rtmp_ingest_url,
                 "userPoolId": identity.user_pool.user_pool_id,
@@ -182,7 +170,7 @@ class StreamForgeStack(Stack):
             "Monitoring",
             functions=functions.functions,
             http_api=api.api,
-            heartbeat_dead_letter_queue=ingestion.dead_letter_queue,
+            heartbeat_dead_letter_queue=analytics.ingestion.dead_letter_queue,
             media_service=media.service,
             alarm_email=settings.alarm_email,
         )
@@ -191,7 +179,7 @@ class StreamForgeStack(Stack):
             # Through CloudFront and its web ACL; the direct endpoint has no per-client limits (docs/viewers.md).
             c.OUTPUT_API_URL: dashboard.url,
             c.OUTPUT_DIRECT_API_URL: api.url,
-            c.OUTPUT_WEBSOCKET_URL: realtime.url,
+            c.OUTPUT_WEBSOCKET_URL: notifications.realtime.url,
             c.OUTPUT_RTMP_INGEST_URL: media.rtmp_ingest_url,
             c.OUTPUT_CDN_DOMAIN: distribution.distribution.distribution_domain_name,
             c.OUTPUT_USER_POOL_ID: identity.user_pool.user_pool_id,

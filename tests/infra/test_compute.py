@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from streamforge.config import EnvConfig
 from streamforge.events import CATALOG, SOURCES
 
 from infra.application import cdk_json_context
@@ -19,23 +22,8 @@ HANDLERS = {
     "NotificationsFunction": "notifications.handler.lambda_handler",
     "NotificationsFanoutFunction": "notifications.fanout_handler.lambda_handler",
 }
-CONTRACT_ENV = {
-    "STREAMS_TABLE", "STREAM_KEYS_TABLE", "SESSIONS_TABLE", "USERS_TABLE", "ANALYTICS_TABLE", "CONNECTIONS_TABLE",
-    "IDEMPOTENCY_TABLE", "MEDIA_BUCKET", "EVENT_BUS_NAME", "HEARTBEAT_QUEUE_URL", "USER_POOL_ID",
-    "USER_POOL_CLIENT_ID", "AUTO_CONFIRM_SIGNUP", "CDN_BASE_URL", "RTMP_INGEST_URL", "WEBSOCKET_MANAGEMENT_URL",
-    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "VIEWER_TOKEN_SECRET_ARN",
-    "VIEWER_TOKEN_TTL_S",
-}
-def test_six_functions_with_contract_handlers_on_python312(synth: Synth) -> None:
-    functions = synth.of_type("AWS::Lambda::Function")
-    assert len(functions) >= 6
-    for function_id, handler in HANDLERS.items():
-        props = functions[function_id]["Properties"]
-        assert props["Handler"] == handler
-        assert props["Runtime"] == "python3.12"
-        assert props["TracingConfig"] == {"Mode": "Active"}
-        assert {"Ref": "SharedLayer"} in props["Layers"]
-        assert mentions(props["Layers"], ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-")
+# Set for every function besides its config: Powertools' own settings.
+OBSERVABILITY_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 
 
 def test_functions_share_one_code_asset_without_tests_or_bytecode(synth: Synth) -> None:
@@ -47,20 +35,49 @@ def test_functions_share_one_code_asset_without_tests_or_bytecode(synth: Synth) 
     assert (synth.asset_dir("SharedLayer") / "python" / "streamforge").is_dir()
 
 
+def _config_of(function_id: str) -> type[EnvConfig]:
+    """The EnvConfig class each handler reads its environment with."""
+    from analytics.consumer_handler import ConsumerConfig
+    from analytics.handler import AnalyticsConfig
+    from metadata.handler import MetadataConfig
+    from notifications.fanout_handler import FanoutConfig
+    from notifications.handler import HandlerConfig
+    from users.handler import UsersConfig
+
+    configs: dict[str, type[EnvConfig]] = {
+        "UsersFunction": UsersConfig, "MetadataFunction": MetadataConfig, "AnalyticsFunction": AnalyticsConfig,
+        "AnalyticsConsumerFunction": ConsumerConfig, "NotificationsFunction": HandlerConfig,
+        "NotificationsFanoutFunction": FanoutConfig,
+    }
+    return configs[function_id]
+
+
 @pytest.mark.parametrize("function_id", sorted(HANDLERS))
-def test_function_environment_follows_the_contract(synth: Synth, function_id: str) -> None:
+def test_function_environment_is_what_its_config_declares(synth: Synth, function_id: str) -> None:
+    """Each function gets only the variables its config declares (docs/contracts.md), and Powertools' settings."""
     env = synth.resources[function_id]["Properties"]["Environment"]["Variables"]
-    assert set(env) >= CONTRACT_ENV
-    assert env["STREAMS_TABLE"] == {"Ref": "StreamsTable"}
-    assert env["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
-    assert env["HEARTBEAT_QUEUE_URL"] == {"Ref": "HeartbeatQueue"}
-    assert env["AUTO_CONFIRM_SIGNUP"] == "true"
+    declared = {field.name.upper() for field in dataclasses.fields(_config_of(function_id))}  # type: ignore[arg-type]
+    assert set(env) == declared | OBSERVABILITY_ENV
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "StreamForge"
-    assert mentions(env["CDN_BASE_URL"], "MediaDistribution") and mentions(env["CDN_BASE_URL"], "https://")
-    assert mentions(env["RTMP_INGEST_URL"], "rtmp://") and mentions(env["RTMP_INGEST_URL"], ":1935/live")
-    assert mentions(env["WEBSOCKET_MANAGEMENT_URL"], "WebSocketApi")
-    assert env["VIEWER_TOKEN_SECRET_ARN"] == {"Ref": "ViewerTokenSecret"}
-    assert env["VIEWER_TOKEN_TTL_S"] == str(cdk_json_context()["viewerTokenTtlSeconds"])
+    expected_refs = {"STREAMS_TABLE": "StreamsTable", "STREAM_KEYS_TABLE": "StreamKeysTable",
+                     "SESSIONS_TABLE": "SessionsTable", "USERS_TABLE": "UsersTable",
+                     "ANALYTICS_TABLE": "AnalyticsTable", "CONNECTIONS_TABLE": "ConnectionsTable",
+                     "IDEMPOTENCY_TABLE": "IdempotencyTable", "EVENT_BUS_NAME": "EventBus",
+                     "HEARTBEAT_QUEUE_URL": "HeartbeatQueue", "VIEWER_TOKEN_SECRET_ARN": "ViewerTokenSecret",
+                     "USER_POOL_ID": "UserPool", "USER_POOL_CLIENT_ID": "UserPoolClient"}
+    for name, logical_id in expected_refs.items():
+        if name in env:
+            assert env[name] == {"Ref": logical_id}, name
+    if "AUTO_CONFIRM_SIGNUP" in env:
+        assert env["AUTO_CONFIRM_SIGNUP"] == "true"
+    if "CDN_BASE_URL" in env:
+        assert mentions(env["CDN_BASE_URL"], "MediaDistribution") and mentions(env["CDN_BASE_URL"], "https://")
+    if "RTMP_INGEST_URL" in env:
+        assert mentions(env["RTMP_INGEST_URL"], "rtmp://") and mentions(env["RTMP_INGEST_URL"], ":1935/live")
+    if "WEBSOCKET_MANAGEMENT_URL" in env:
+        assert mentions(env["WEBSOCKET_MANAGEMENT_URL"], "WebSocketApi")
+    if "VIEWER_TOKEN_TTL_S" in env:
+        assert env["VIEWER_TOKEN_TTL_S"] == str(cdk_json_context()["viewerTokenTtlSeconds"])
 
 
 def test_jwt_authorizer_trusts_the_user_pool_and_client(synth: Synth) -> None:
