@@ -16,8 +16,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support import dash
 from tests.support.http import call
-from tests.support.media import SEGMENT_FORMAT, fetch_playlist, ffmpeg_publisher, segments, variant_urls
+from tests.support.media import SEGMENT_FORMAT, fetch_playlist, segments, variant_urls
 from tests.support.platform import PlatformThread
+from tests.support.publishers import ffmpeg_publisher
 from tests.support.users import SignedInUser, sign_up_and_log_in
 from tests.support.wait import wait_for
 from tests.support.ws import Listener

@@ -26,8 +26,9 @@ from streamforge_media.ingest.rtmp.chunk import AUDIO, DATA_AMF0, VIDEO
 
 from tests.e2e.conftest import RECONNECT_GRACE_S
 from tests.support.http import call
-from tests.support.media import fetch_playlist, ffmpeg_publisher, ffprobe, segments
+from tests.support.media import fetch_playlist, ffprobe, segments
 from tests.support.platform import PlatformThread, start_platform
+from tests.support.publishers import ffmpeg_publisher
 from tests.support.rtmp_publisher import PUBLISH_START, FlvTag, RtmpPublisher, open_publisher, read_flv
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
 from tests.support.wait import wait_for

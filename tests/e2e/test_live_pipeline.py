@@ -21,15 +21,14 @@ from tests.support.media import (
     decodable_segment,
     fetch_playlist,
     ffmpeg_commands_under,
-    ffmpeg_publisher,
     ffprobe,
-    gstreamer_publisher,
     media_task_pid,
     playable,
     segments,
     variant_urls,
 )
 from tests.support.platform import PlatformThread
+from tests.support.publishers import ffmpeg_publisher, gstreamer_publisher
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
 from tests.support.wait import wait_for
 from tests.support.ws import Listener

@@ -29,7 +29,9 @@ from streamforge_media.publisher import S3ObjectStore
 from streamforge_media.segment_format import DEFAULT as SEGMENT_FORMAT
 
 from local.template import Template
-from tests.unit.media.media_support import STREAM_ID, make_config, running_task, start_ffmpeg, wait_for
+from tests.support.publishers import start_ffmpeg
+from tests.support.wait import wait_for_async
+from tests.unit.media.media_support import STREAM_ID, make_config, running_task
 
 pytestmark = pytest.mark.localstack
 
@@ -47,7 +49,7 @@ def test_media_task_publishes_live_ladder_and_vod_to_localstack_s3(localstack_en
         async with running_task(config, S3ObjectStore(bucket, s3)) as h:
             publisher = await start_ffmpeg(h.url(), 5)
             assert await asyncio.wait_for(publisher.wait(), 30) == 0
-            await wait_for(lambda: SessionRecorded.DETAIL_TYPE in h.events.types(), 30)
+            await wait_for_async(lambda: SessionRecorded.DETAIL_TYPE in h.events.types(), 30)
             ((_, session_id),) = h.store.sessions
             return str(session_id)
 

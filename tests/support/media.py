@@ -1,4 +1,4 @@
-"""Publishers and HLS checks for the e2e tier: real ffmpeg and GStreamer, a real m3u8 parser, ffprobe."""
+"""HLS checks for the platform tiers: a real m3u8 parser, ffprobe, and the media task's ffmpeg processes."""
 
 from __future__ import annotations
 
@@ -16,29 +16,6 @@ from streamforge_media.segment_format import DEFAULT, segment_format
 from tests.support.http import call
 
 T = TypeVar("T")
-
-
-def ffmpeg_publisher(url: str, seconds: float, *, size: str = "1280x720", rate: int = 30) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([
-        "ffmpeg", "-v", "error", "-re",
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-        "-g", str(2 * rate), "-b:v", "1500k", "-c:a", "aac", "-b:a", "96k", "-f", "flv", url,
-    ], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def gstreamer_publisher(url: str, seconds: float, *, width: int = 640, height: int = 360,
-                        rate: int = 30) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([
-        "gst-launch-1.0", "-q",
-        "videotestsrc", "is-live=true", f"num-buffers={int(seconds * rate)}", "!",
-        f"video/x-raw,width={width},height={height},framerate={rate}/1", "!",
-        "x264enc", "tune=zerolatency", "speed-preset=ultrafast", f"key-int-max={2 * rate}", "bitrate=800", "!",
-        "h264parse", "!", "flvmux", "name=mux", "streamable=true", "!", "rtmp2sink", f"location={url}",
-        "audiotestsrc", "is-live=true", f"num-buffers={int(seconds * 48000 / 1024) + 1}", "!",
-        "audio/x-raw,rate=48000", "!", "avenc_aac", "!", "aacparse", "!", "mux.",
-    ], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def fetch_playlist(url: str) -> m3u8.M3U8 | None:

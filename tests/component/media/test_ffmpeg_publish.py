@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 from streamforge_media import hls
 
-from tests.unit.media.media_support import (
-    SEGMENT_FORMAT,
-    STREAM_ID,
-    have,
-    make_config,
-    running_harness,
-    start_ffmpeg,
-    wait_for,
-)
+from tests.support.publishers import start_ffmpeg
+from tests.support.wait import wait_for_async
+from tests.unit.media.media_support import SEGMENT_FORMAT, STREAM_ID, have, make_config, running_harness
 
 pytestmark = [pytest.mark.component, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
 
@@ -38,10 +32,10 @@ def test_ffmpeg_publish_produces_aligned_ladder(tmp_path: Path) -> None:
             started = time.monotonic()
             proc = await start_ffmpeg(h.url(), 7)
             master = f"live/{STREAM_ID}/master.m3u8"
-            await wait_for(lambda: master in h.objects.objects, 8)
+            await wait_for_async(lambda: master in h.objects.objects, 8)
             first_playable = time.monotonic() - started
             assert await asyncio.wait_for(proc.wait(), 15) == 0
-            await wait_for(lambda: h.store.sessions and all(
+            await wait_for_async(lambda: h.store.sessions and all(
                 s["status"] == "ended" for s in h.store.sessions.values()), 15)
             objects = h.objects
             text = objects.text(master)

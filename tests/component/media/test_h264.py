@@ -15,7 +15,8 @@ from streamforge_media.session import plan_for
 from streamforge_media.tracks import Generation
 from test_rtmp_server import GOP, KEYFRAME, FakeTranscoder, send_gop
 
-from tests.unit.media.media_support import STREAM_KEY, RawRtmpClient, have, make_config, running_harness, wait_for
+from tests.support.wait import wait_for_async
+from tests.unit.media.media_support import STREAM_KEY, RawRtmpClient, have, make_config, running_harness
 
 pytestmark = pytest.mark.component
 
@@ -110,7 +111,7 @@ def test_publisher_without_metadata_gets_ladder_capped_at_sps_height(tmp_path: P
             client.send(9, KEYFRAME, stream_id=1, csid=6)  # before any sequence header: not a reason to guess
             client.send(9, header, stream_id=1, timestamp=0, csid=6)
             send_gop(client, 40)
-            await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
+            await wait_for_async(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
             pipe = FakeTranscoder.instances[0]
             assert [(r.name, r.width, r.height) for r in pipe.plan.renditions] == [("160p", 284, 160)]
             assert pipe.fed[0].track.config == header[5:] and pipe.fed[1].dts_ms - pipe.fed[0].dts_ms == 33

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from test_rtmp_server import FakeTranscoder, codes, publish_ok
 
-from tests.unit.media.media_support import STREAM_ID, FakeStore, Harness, make_config, running_harness, wait_for
+from tests.support.wait import wait_for_async
+from tests.unit.media.media_support import STREAM_ID, FakeStore, Harness, make_config, running_harness
 
 pytestmark = pytest.mark.component
 
@@ -49,7 +50,7 @@ def test_a_second_task_refuses_the_stream_until_the_first_ends_it(tmp_path: Path
             assert a.store.streams[STREAM_ID]["ingest_owner"] == "task_a"
             assert len(a.store.sessions) == 1 and not b.events.events and not b.manager.streams
             first.close()
-            await wait_for(lambda: a.store.sessions[(STREAM_ID, session)]["status"] == "ended", 3)
+            await wait_for_async(lambda: a.store.sessions[(STREAM_ID, session)]["status"] == "ended", 3)
             assert "ingest_owner" not in a.store.streams[STREAM_ID]
             _, commands = await publish_ok(b.server.port)
             assert codes(commands)[-1] == PUBLISHING
@@ -62,11 +63,11 @@ def test_the_lease_is_renewed_through_reconnect_grace(tmp_path: Path) -> None:
         async with two_tasks(tmp_path, reconnect_grace_s=5, ingest_lease_s=0.6) as (a, b):
             first, _ = await publish_ok(a.server.port)
             first.close()
-            await wait_for(lambda: a.manager.streams[STREAM_ID].connection is None, 2)  # in grace
+            await wait_for_async(lambda: a.manager.streams[STREAM_ID].connection is None, 2)  # in grace
             renewed_until = a.store.streams[STREAM_ID]["ingest_lease_until"]
-            await wait_for(lambda: a.store.streams[STREAM_ID]["ingest_lease_until"] > renewed_until, 2)
+            await wait_for_async(lambda: a.store.streams[STREAM_ID]["ingest_lease_until"] > renewed_until, 2)
             # Past the first lease's term, so only renewal keeps B out.
-            await wait_for(lambda: time.time() > renewed_until + 0.1, 2)
+            await wait_for_async(lambda: time.time() > renewed_until + 0.1, 2)
             _, commands = await publish_ok(b.server.port)
             assert codes(commands)[-1] == REFUSED
             _, commands = await publish_ok(a.server.port)
@@ -100,9 +101,9 @@ def test_a_task_that_lost_its_lease_stops_ingesting_without_touching_the_new_hol
             with a.store.lock:
                 a.store.streams[STREAM_ID].update(ingest_owner="task_c", current_session_id="ses_new", status="live")
             await client.read_commands(3)  # returns when the server closes the connection
-            await wait_for(lambda: a.store.sessions[(STREAM_ID, session_id)]["status"] == "ended", 3)
+            await wait_for_async(lambda: a.store.sessions[(STREAM_ID, session_id)]["status"] == "ended", 3)
             stream = a.store.streams[STREAM_ID]
             assert (stream["ingest_owner"], stream["current_session_id"], stream["status"]) == \
                    ("task_c", "ses_new", "live")
-            await wait_for(lambda: not a.manager.streams, 3)  # forgotten once its end is announced, last
+            await wait_for_async(lambda: not a.manager.streams, 3)  # forgotten once its end is announced, last
     asyncio.run(scenario())

@@ -16,15 +16,9 @@ import pytest
 from streamforge_media import hls
 from streamforge_media.transcode.pipeline import FfmpegPipeline
 
-from tests.unit.media.media_support import (
-    STREAM_ID,
-    Harness,
-    have,
-    make_config,
-    running_harness,
-    start_ffmpeg,
-    wait_for,
-)
+from tests.support.publishers import start_ffmpeg, start_gstreamer
+from tests.support.wait import wait_for_async
+from tests.unit.media.media_support import STREAM_ID, Harness, have, make_config, running_harness
 
 pytestmark = [pytest.mark.component, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
 
@@ -53,14 +47,14 @@ def test_wrong_key_ffmpeg_refused_fast_and_neighbour_unaffected(tmp_path: Path) 
     async def scenario() -> None:
         async with running_harness(make_config(tmp_path)) as h:
             good = await start_ffmpeg(h.url(), 6)
-            await wait_for(lambda: stored_segments(h), 8)
+            await wait_for_async(lambda: stored_segments(h), 8)
             started = time.monotonic()
             bad = await start_ffmpeg(h.url("sk_not_a_key"), 6)
             code = await asyncio.wait_for(bad.wait(), 5)
             assert code != 0
             assert time.monotonic() - started < 1.5  # includes ffmpeg's own start-up
             before = len(stored_segments(h))
-            await wait_for(lambda: len(stored_segments(h)) > before, 5)
+            await wait_for_async(lambda: len(stored_segments(h)) > before, 5)
             assert len(h.store.sessions) == 1
             good.kill()
             await good.wait()
@@ -71,18 +65,10 @@ def test_wrong_key_ffmpeg_refused_fast_and_neighbour_unaffected(tmp_path: Path) 
 def test_gstreamer_rtmp2sink_publisher(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_harness(make_config(tmp_path)) as h:
-            proc = await asyncio.create_subprocess_exec(
-                "gst-launch-1.0", "-q", "-e",
-                "videotestsrc", "is-live=true", "num-buffers=150", "!",
-                "video/x-raw,width=320,height=240,framerate=30/1", "!",
-                "x264enc", "tune=zerolatency", "speed-preset=ultrafast", "key-int-max=30", "!", "h264parse", "!",
-                "flvmux", "name=mux", "streamable=true", "!", "rtmp2sink", f"location={h.url()}",
-                "audiotestsrc", "is-live=true", "num-buffers=220", "!", "audioconvert", "!", "voaacenc", "!",
-                "aacparse", "!", "mux.",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-            await wait_for(lambda: f"live/{STREAM_ID}/master.m3u8" in h.objects.objects, 10)
+            proc = await start_gstreamer(h.url(), 5)
+            await wait_for_async(lambda: f"live/{STREAM_ID}/master.m3u8" in h.objects.objects, 10)
             await asyncio.wait_for(proc.wait(), 15)
-            await wait_for(lambda: ended(h), 15)
+            await wait_for_async(lambda: ended(h), 15)
             assert len(stored_segments(h)) >= 2
             assert "mp4a.40.2" in h.objects.text(f"live/{STREAM_ID}/master.m3u8")
     asyncio.run(scenario())
@@ -92,16 +78,10 @@ def test_gstreamer_rtmp2sink_publisher(tmp_path: Path) -> None:
 def test_librtmp_rtmpsink_publisher(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_harness(make_config(tmp_path)) as h:
-            proc = await asyncio.create_subprocess_exec(
-                "gst-launch-1.0", "-q", "-e",
-                "videotestsrc", "is-live=true", "num-buffers=120", "!",
-                "video/x-raw,width=320,height=240,framerate=30/1", "!",
-                "x264enc", "tune=zerolatency", "speed-preset=ultrafast", "key-int-max=30", "!", "h264parse", "!",
-                "flvmux", "streamable=true", "!", "rtmpsink", f"location={h.url()} live=1",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-            await wait_for(lambda: stored_segments(h), 10)
+            proc = await start_gstreamer(h.url(), 4, sink="rtmpsink", audio=False)
+            await wait_for_async(lambda: stored_segments(h), 10)
             await asyncio.wait_for(proc.wait(), 15)
-            await wait_for(lambda: ended(h), 15)
+            await wait_for_async(lambda: ended(h), 15)
             assert "mp4a" not in h.objects.text(f"live/{STREAM_ID}/master.m3u8")  # video-only source
     asyncio.run(scenario())
 
@@ -110,16 +90,16 @@ def test_ffmpeg_killed_mid_stream_recovers_with_discontinuity(tmp_path: Path) ->
     async def scenario() -> None:
         async with running_harness(make_config(tmp_path)) as h:
             publisher = await start_ffmpeg(h.url(), 9)
-            await wait_for(lambda: len(stored_segments(h)) >= 1, 8)
+            await wait_for_async(lambda: len(stored_segments(h)) >= 1, 8)
             pipeline = pipeline_of(h)
             assert pipeline.pid is not None
             os.kill(pipeline.pid, signal.SIGKILL)
             killed_at = time.monotonic()
-            await wait_for(lambda: pipeline.generations == 2, 3)
+            await wait_for_async(lambda: pipeline.generations == 2, 3)
             assert time.monotonic() - killed_at < 3
-            await wait_for(lambda: "#EXT-X-DISCONTINUITY\n" in h.objects.text(TOP), 8)
+            await wait_for_async(lambda: "#EXT-X-DISCONTINUITY\n" in h.objects.text(TOP), 8)
             assert await asyncio.wait_for(publisher.wait(), 15) == 0
-            await wait_for(lambda: ended(h), 15)
+            await wait_for_async(lambda: ended(h), 15)
             (session,) = h.store.sessions.values()
             vod = h.objects.text(f"vod/{STREAM_ID}/{session_id(h)}/240p/index.m3u8")
             assert vod.count("#EXT-X-DISCONTINUITY\n") == 1
@@ -137,11 +117,11 @@ def test_reconnect_within_grace_is_one_session_with_discontinuity(tmp_path: Path
         async with running_harness(make_config(tmp_path, reconnect_grace_s=4)) as h:
             first = await start_ffmpeg(h.url(), 4.5)
             assert await asyncio.wait_for(first.wait(), 10) == 0
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 5)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 5)
             second = await start_ffmpeg(h.url(), 4.5)
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
             assert await asyncio.wait_for(second.wait(), 10) == 0
-            await wait_for(lambda: ended(h), 15)
+            await wait_for_async(lambda: ended(h), 15)
             assert len(h.store.sessions) == 1
             sid = session_id(h)
             vod = h.objects.text(f"vod/{STREAM_ID}/{sid}/240p/index.m3u8")
@@ -157,13 +137,13 @@ def test_revoked_key_disconnects_real_publisher_within_5s(tmp_path: Path) -> Non
     async def scenario() -> None:
         async with running_harness(make_config(tmp_path, key_poll_s=2.0, reconnect_grace_s=60)) as h:
             publisher = await start_ffmpeg(h.url(), 30)
-            await wait_for(lambda: stored_segments(h), 8)
+            await wait_for_async(lambda: stored_segments(h), 8)
             h.store.revoke()
             revoked_at = time.monotonic()
             code = await asyncio.wait_for(publisher.wait(), 6)
             assert time.monotonic() - revoked_at <= 5
             assert code != 0
-            await wait_for(lambda: ended(h), 10)
+            await wait_for_async(lambda: ended(h), 10)
             assert h.store.streams[STREAM_ID]["status"] == "offline"
             assert h.events.types()[-2:] == ["Stream Offline", "Session Recorded"]
     asyncio.run(scenario())
@@ -198,14 +178,14 @@ def test_thousand_malformed_connections_leave_live_neighbour_producing(tmp_path:
                             max_message_size=1 << 20)
         async with running_harness(make_config(tmp_path, limits=limits)) as h:
             publisher = await start_ffmpeg(h.url(), 60)
-            await wait_for(lambda: stored_segments(h), 8)
+            await wait_for_async(lambda: stored_segments(h), 8)
             before = len(stored_segments(h))
             slots = asyncio.Semaphore(150)  # under the per-IP limit, so every attempt reaches the parser
             await asyncio.gather(*(attack(h.server.port, n, slots) for n in range(1200)))
-            await wait_for(lambda: len(stored_segments(h)) >= before + 2, 8)
+            await wait_for_async(lambda: len(stored_segments(h)) >= before + 2, 8)
             assert h.store.streams[STREAM_ID]["status"] == "live"
             assert publisher.returncode is None
-            await wait_for(lambda: h.server.connection_count == 1, 5)
+            await wait_for_async(lambda: h.server.connection_count == 1, 5)
             publisher.kill()
             await publisher.wait()
     asyncio.run(scenario())

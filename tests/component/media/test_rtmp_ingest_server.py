@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from streamforge_media.ingest.rtmp import amf0
@@ -15,6 +14,7 @@ from streamforge_media.ingest.rtmp.server import RtmpLimits, RtmpServer
 from streamforge_media.media import AccessUnit, PublisherHints
 from streamforge_media.ports import Disconnector, MediaSink
 
+from tests.support.wait import wait_for_async
 from tests.unit.media.rtmp_support import AVCC, IDR, KEY, ClientBytes, ServerReplies, avc_tag, codes, commands, ex_video
 
 pytestmark = pytest.mark.component
@@ -98,14 +98,6 @@ async def serving(limits: RtmpLimits | None = None) -> AsyncIterator[tuple[RtmpS
         await server.close()
 
 
-async def wait_for(condition: Callable[[], Any], timeout_s: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 def test_publish_with_a_128_mib_chunk_size() -> None:
     async def scenario() -> None:
         async with serving() as (server, handler):
@@ -114,12 +106,12 @@ def test_publish_with_a_128_mib_chunk_size() -> None:
             client.send(client.out.chunk_size(128 << 20) + client.out.publish(STREAM_KEY)
                         + client.out.video(avc_tag(KEY, 0, body=AVCC))
                         + client.out.video(avc_tag(KEY, 1, 0, big_frame), 40))
-            await wait_for(lambda: handler.sinks and handler.sinks[0].units)
+            await wait_for_async(lambda: handler.sinks and handler.sinks[0].units, 2)
             assert codes(await client.read(0.2))[-1] == "NetStream.Publish.Start"
             (unit,) = handler.sinks[0].units
             assert unit.data == big_frame and unit.dts_ms == 40 and unit.track.width == 320
             client.close()
-            await wait_for(lambda: handler.sinks[0].unpublished == 1)
+            await wait_for_async(lambda: handler.sinks[0].unpublished == 1, 2)
     asyncio.run(scenario())
 
 
@@ -142,7 +134,7 @@ def test_amf3_and_undecodable_metadata_keep_the_publisher() -> None:
             client.send(client.out.publish(STREAM_KEY) + client.out.message(15, amf3_metadata, stream_id=1, csid=4)
                         + client.out.message(18, b"\x02\x00\x0aonMetaData\x11\x08\x01", stream_id=1, csid=4)
                         + client.out.video(avc_tag(KEY, 0, body=AVCC)) + client.out.video(avc_tag(KEY, 1, 0, IDR)))
-            await wait_for(lambda: handler.sinks and handler.sinks[0].units)
+            await wait_for_async(lambda: handler.sinks and handler.sinks[0].units, 2)
             assert handler.sinks[0].hints == [PublisherHints(width=1920, height=720)]
             await client.read(0.3)
             assert not client.closed_by_server and handler.sinks[0].unpublished == 0
@@ -154,14 +146,14 @@ def test_unsupported_fourcc_is_rejected_and_closed() -> None:
         async with serving() as (server, handler):
             client = await Client.connect(server.port)
             client.send(client.out.publish(STREAM_KEY))
-            await wait_for(lambda: handler.sinks)
+            await wait_for_async(lambda: handler.sinks, 2)
             started = time.monotonic()
             client.send(client.out.video(ex_video(KEY, 0, b"av01", b"\x81\x00\x0c\x00")))
             received = await client.read(3)
             assert client.closed_by_server and time.monotonic() - started < 1.0
             status = commands(received)[-1]
             assert status[3]["code"] == "NetStream.Publish.Rejected" and "AV1" in status[3]["description"]
-            await wait_for(lambda: handler.sinks[0].unpublished == 1)
+            await wait_for_async(lambda: handler.sinks[0].unpublished == 1, 2)
             assert not handler.sinks[0].units
     asyncio.run(scenario())
 
@@ -185,11 +177,11 @@ def test_disconnect_ends_the_publish_once() -> None:
         async with serving() as (server, handler):
             client = await Client.connect(server.port)
             client.send(client.out.publish(STREAM_KEY))
-            await wait_for(lambda: handler.controls)
+            await wait_for_async(lambda: handler.controls, 2)
             handler.controls[0].disconnect("key revoked")
             await client.read(2)
             assert client.closed_by_server
-            await wait_for(lambda: server.connection_count == 0)
+            await wait_for_async(lambda: server.connection_count == 0, 2)
             assert handler.sinks[0].unpublished == 1
     asyncio.run(scenario())
 
@@ -200,7 +192,7 @@ def test_idle_timeout_counts_bytes_not_media() -> None:
             talker, silent = await Client.connect(server.port), await Client.connect(server.port)
             for client in (talker, silent):
                 client.send(client.out.publish(STREAM_KEY))
-            await wait_for(lambda: len(handler.sinks) == 2)
+            await wait_for_async(lambda: len(handler.sinks) == 2, 2)
             started = time.monotonic()
             while time.monotonic() - started < 1.0:  # metadata only: bytes, never a frame
                 talker.send(talker.out.metadata({"width": 320.0}))

@@ -14,7 +14,8 @@ from streamforge_media.media import AccessUnit
 from streamforge_media.packaging.timeline import EncodedSegment
 from streamforge_media.transcode.pipeline import SegmentSink, TranscodePlan
 
-from tests.unit.media.media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness, wait_for
+from tests.support.wait import wait_for_async
+from tests.unit.media.media_support import STREAM_ID, STREAM_KEY, RawRtmpClient, make_config, running_harness
 
 pytestmark = pytest.mark.component
 
@@ -87,14 +88,14 @@ def test_good_key_publishes_and_media_reaches_pipeline(tmp_path: Path) -> None:
                         b"\x00\x00\x09", stream_id=1)
             client.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(client, 40)
-            await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
+            await wait_for_async(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
             pipe = FakeTranscoder.instances[0]
             assert [r.name for r in pipe.plan.renditions] == ["240p", "160p"]  # 320x240 source
             assert pipe.fed[0].track.config == AVC_HEADER[5:] and pipe.fed[0].keyframe
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
             assert f"live/{STREAM_ID}/master.m3u8" in h.objects.objects
             client.close()
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
             assert pipe.closed
     asyncio.run(scenario())
 
@@ -141,12 +142,12 @@ def test_second_publisher_refused_then_accepted_in_grace(tmp_path: Path) -> None
             first, _ = await publish_ok(h.server.port)
             first.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(first)
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
             _second, commands = await publish_ok(h.server.port)
             assert codes(commands)[-1] == "NetStream.Publish.BadName"
             session = h.store.streams[STREAM_ID]["current_session_id"]
             first.close()
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 2)
             _third, commands = await publish_ok(h.server.port)
             assert codes(commands)[-1] == "NetStream.Publish.Start"
             assert h.store.streams[STREAM_ID]["current_session_id"] == session
@@ -160,7 +161,7 @@ def test_grace_expiry_ends_session(tmp_path: Path) -> None:
         async with harness(tmp_path, reconnect_grace_s=1) as h:
             client, _ = await publish_ok(h.server.port)
             client.close()
-            await wait_for(lambda: "current_session_id" not in h.store.streams[STREAM_ID], 4)
+            await wait_for_async(lambda: "current_session_id" not in h.store.streams[STREAM_ID], 4)
             (session,) = h.store.sessions.values()
             assert session["status"] == "ended" and session["vod_url"] is None  # no segments, no VOD
             # Never live (nothing was published), so never offline either: only the session's record.
@@ -178,7 +179,7 @@ def test_revoked_key_disconnects_and_ends_without_grace(tmp_path: Path) -> None:
             started = time.monotonic()
             await client.read_commands(5)  # returns when the server closes the connection
             assert time.monotonic() - started < 5
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
     asyncio.run(scenario())
 
 
@@ -189,7 +190,7 @@ def test_deleting_the_stream_disconnects_its_publisher_and_refuses_the_next(tmp_
             with h.store.lock:  # what DELETE /v1/streams/{id} leaves behind: a tombstone
                 h.store.streams[STREAM_ID]["deleted_at"] = "2026-11-25T00:00:00.000Z"
             await client.read_commands(5)  # returns when the server closes the connection
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
             _, commands = await publish_ok(h.server.port)
             assert codes(commands)[-1] == "NetStream.Publish.BadName"
             assert len(h.store.sessions) == 1
@@ -206,7 +207,7 @@ def test_idle_publisher_dropped(tmp_path: Path) -> None:
             # Closed by the server (not by the read's deadline), and not before the idle timeout.
             assert client.reader.at_eof() or client.writer.transport.is_closing()
             assert time.monotonic() - started > 0.5
-            await wait_for(lambda: h.manager.streams[STREAM_ID].connection is None, 2)  # in grace
+            await wait_for_async(lambda: h.manager.streams[STREAM_ID].connection is None, 2)  # in grace
     asyncio.run(scenario())
 
 
@@ -225,7 +226,7 @@ def test_media_before_publish_is_dropped(tmp_path: Path) -> None:
             client.command("publish", 0.0, None, STREAM_KEY, "live", stream_id=1)
             client.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(client, 33 * GOP)
-            await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) >= GOP, 2)
+            await wait_for_async(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) >= GOP, 2)
             fed = FakeTranscoder.instances[0].fed
             assert [u.data[-5:] for u in fed] == [b"frame"] * GOP
             assert len(FakeTranscoder.instances) == 1
@@ -262,8 +263,8 @@ def test_garbage_closes_only_that_connection(tmp_path: Path) -> None:
                 writer.close()
             good.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(good)
-            await wait_for(lambda: FakeTranscoder.instances and FakeTranscoder.instances[0].fed, 2)
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
+            await wait_for_async(lambda: FakeTranscoder.instances and FakeTranscoder.instances[0].fed, 2)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
     asyncio.run(scenario())
 
 
@@ -272,13 +273,13 @@ def test_connections_per_ip_limit(tmp_path: Path) -> None:
         limits = RtmpLimits(handshake_timeout_s=2, max_connections_per_ip=3)
         async with harness(tmp_path, limits=limits) as h:
             held = [await asyncio.open_connection("127.0.0.1", h.server.port) for _ in range(3)]
-            await wait_for(lambda: h.server.connection_count == 3, 2)
+            await wait_for_async(lambda: h.server.connection_count == 3, 2)
             reader, _ = await asyncio.open_connection("127.0.0.1", h.server.port)
             async with asyncio.timeout(2):
                 assert await reader.read(10) == b""
             for _, writer in held:
                 writer.close()
-            await wait_for(lambda: h.server.connection_count == 0, 2)
+            await wait_for_async(lambda: h.server.connection_count == 0, 2)
             _, commands = await publish_ok(h.server.port)
             assert codes(commands)[-1] == "NetStream.Publish.Start"
     asyncio.run(scenario())
@@ -290,7 +291,7 @@ def test_per_stream_grace_override(tmp_path: Path) -> None:
             h.store.streams[STREAM_ID]["reconnect_grace_s"] = 0
             client, _ = await publish_ok(h.server.port)
             client.close()
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 3)
     asyncio.run(scenario())
 
 

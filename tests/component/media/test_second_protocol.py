@@ -15,6 +15,7 @@ from streamforge_media.codecs import aac, h264, nal
 from streamforge_media.media import AccessUnit, Codec, MediaKind, PublisherHints
 from streamforge_media.ports import PublishHandler
 
+from tests.support.wait import wait_for_async
 from tests.unit.media.media_support import (
     SEGMENT_FORMAT,
     STREAM_ID,
@@ -23,7 +24,6 @@ from tests.unit.media.media_support import (
     have,
     make_config,
     running_task,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.component, pytest.mark.skipif(not have("ffmpeg"), reason="ffmpeg not installed")]
@@ -125,7 +125,7 @@ def test_annexb_h264_and_adts_aac_through_the_unchanged_core(
         # A grace period, so the session outlives this faster-than-real-time publish long enough to go live.
         async with running_task(make_config(tmp_path, reconnect_grace_s=2), MemoryObjectStore()) as h:
             await MemoryPublisher().publish(h.manager, STREAM_KEY, frames, adts)
-            await wait_for(lambda: h.store.sessions and all(
+            await wait_for_async(lambda: h.store.sessions and all(
                 s["status"] == "ended" for s in h.store.sessions.values()), 30)
             master = h.objects.text(f"live/{STREAM_ID}/master.m3u8")
             assert "RESOLUTION=320x240" in master and "RESOLUTION=214x160" in master

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from test_rtmp_server import AVC_HEADER, GOP, FakeTranscoder, codes, publish_ok, send_gop
 
-from tests.unit.media.media_support import STREAM_ID, RawRtmpClient, make_config, running_harness, wait_for
+from tests.support.wait import wait_for_async
+from tests.unit.media.media_support import STREAM_ID, RawRtmpClient, make_config, running_harness
 
 pytestmark = pytest.mark.component
 
@@ -27,8 +28,8 @@ def test_a_silent_publisher_is_replaced_at_once_and_the_session_continues(tmp_pa
             first, _ = await publish_ok(h.server.port)
             first.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(first)
-            await wait_for(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
+            await wait_for_async(lambda: FakeTranscoder.instances and len(FakeTranscoder.instances[0].fed) == GOP, 2)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "live", 3)
             session = h.store.streams[STREAM_ID]["current_session_id"]
             # Still sending: a second publisher is refused as before.
             send_gop(first, 33 * GOP)
@@ -46,7 +47,7 @@ def test_a_silent_publisher_is_replaced_at_once_and_the_session_continues(tmp_pa
             assert [t for t in h.events.types() if t != "Ingest Health"] == ["Stream Live"]
             second.send(9, AVC_HEADER, stream_id=1, csid=6)
             send_gop(second)
-            await wait_for(lambda: len(FakeTranscoder.instances) == 2 and FakeTranscoder.instances[1].fed, 2)
+            await wait_for_async(lambda: len(FakeTranscoder.instances) == 2 and FakeTranscoder.instances[1].fed, 2)
             assert FakeTranscoder.instances[0].closed
     asyncio.run(scenario())
 
@@ -66,5 +67,5 @@ def test_a_publisher_sending_no_media_is_dropped_by_the_session(tmp_path: Path) 
             assert closed_by_server(client)
             assert 0.6 <= time.monotonic() - started < 5  # the rule, not the bytes-idle timeout (10 s here)
             # Its one GOP was published, so the stream went live; now it waits for the publisher.
-            await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 3)
+            await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 3)
     asyncio.run(scenario())

@@ -17,6 +17,7 @@ import pytest
 from streamforge_media.ingest.srt import libsrt
 from streamforge_media.ingest.srt.server import SrtServer, SrtSettings
 
+from tests.support.wait import wait_for_async
 from tests.unit.media.media_support import (
     STREAM_ID,
     STREAM_KEY,
@@ -26,7 +27,6 @@ from tests.unit.media.media_support import (
     have,
     make_config,
     running_harness,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.component]
@@ -97,16 +97,17 @@ async def test_publish_second_caller_and_grace_to_offline(tmp_path: Path) -> Non
         stream_id = f"#!::r=live/{STREAM_KEY},m=publish"
         good = await caller(server, stream_id, 30, f"passphrase={PASSPHRASE}")
         playlist = f"live/{STREAM_ID}/240p/index.m3u8"
-        await wait_for(lambda: playlist in h.objects.objects and "#EXTINF" in h.objects.text(playlist), 20)
+        await wait_for_async(lambda: playlist in h.objects.objects and "#EXTINF" in h.objects.text(playlist), 20)
         second = await caller(server, stream_id, 5, f"passphrase={PASSPHRASE}")
         assert await asyncio.wait_for(second.wait(), 5) != 0, "a second caller on a live stream was taken"
-        health = await wait_for(lambda: [d for t, d in h.events.events if t == "Ingest Health" and d.get("fps")], 10)
+        health = await wait_for_async(
+            lambda: [d for t, d in h.events.events if t == "Ingest Health" and d.get("fps")], 10)
         assert "packet_loss_pct" in health[-1] and health[-1]["rtt_ms"] >= 0
         assert "mp4a.40.2" in h.objects.text(f"live/{STREAM_ID}/master.m3u8")
         good.kill()  # no goodbye: libsrt notices the silence, then grace (2 s) runs out, as for RTMP
         await good.wait()
         # libsrt declares a silent peer gone after ~5 s (its peer idle timeout and expiry count), measured 5.2 s.
-        await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 10)
-        await wait_for(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 10)
+        await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "reconnecting", 10)
+        await wait_for_async(lambda: h.store.streams[STREAM_ID]["status"] == "offline", 10)
         assert h.events.types()[-2:] == ["Stream Offline", "Session Recorded"]
         assert len(h.store.sessions) == 1

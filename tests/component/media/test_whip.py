@@ -23,6 +23,7 @@ from streamforge_media.ingest.whip.server import WhipEndpoint, WhipSettings
 from streamforge_media.media import MediaKind
 from streamforge_media.transcode.pipeline import FfmpegPipeline
 
+from tests.support.wait import wait_for_async
 from tests.support.whip import WhipPublisher, encode_source
 from tests.unit.media.media_support import (
     STREAM_ID,
@@ -33,7 +34,6 @@ from tests.unit.media.media_support import (
     have,
     make_config,
     running_harness,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.component]
@@ -196,10 +196,10 @@ async def test_publish_becomes_the_ladder_and_delete_stops_the_transcoder(tmp_pa
                 "Content-Type": "application/trickle-ice-sdpfrag"}) as patch:
             assert patch.status == 405
         playlist = f"live/{STREAM_ID}/240p/index.m3u8"
-        await wait_for(lambda: playlist in h.task.objects.objects and "#EXTINF" in h.task.objects.text(playlist),
+        await wait_for_async(lambda: playlist in h.task.objects.objects and "#EXTINF" in h.task.objects.text(playlist),
                        30)
         # WebRTC's loss (RTCP receiver statistics) and round trip (an ICE binding request) join the ingest health.
-        health = await wait_for(lambda: [d for t, d in h.task.events.events
+        health = await wait_for_async(lambda: [d for t, d in h.task.events.events
                                          if t == "Ingest Health" and "rtt_ms" in d], 10)
         assert health[-1]["packet_loss_pct"] == 0 and 0 < health[-1]["rtt_ms"] < 1000
         connection = h.task.manager.streams[STREAM_ID].connection
@@ -213,8 +213,8 @@ async def test_publish_becomes_the_ladder_and_delete_stops_the_transcoder(tmp_pa
         await publisher.close()
         # The master goes up once every rendition has a playlist (the last segments flush as ffmpeg exits).
         key = f"live/{STREAM_ID}/master.m3u8"
-        master = await wait_for(lambda: key in h.task.objects.objects and h.task.objects.text(key), 10)
+        master = await wait_for_async(lambda: h.task.objects.text(key) if key in h.task.objects.objects else None, 10)
         assert "240p" in master and "160p" in master
         # DELETE is a publisher leaving: grace applies (the session is reconnecting, not ended).
-        await wait_for(lambda: h.task.store.streams[STREAM_ID]["status"] == "reconnecting", 5)
+        await wait_for_async(lambda: h.task.store.streams[STREAM_ID]["status"] == "reconnecting", 5)
         assert "Stream Offline" not in h.task.events.types()

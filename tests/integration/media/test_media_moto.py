@@ -22,6 +22,9 @@ from streamforge_media.config import MediaConfig
 from streamforge_media.segment_format import DEFAULT, segment_format
 from streamforge_media.store import LIVE, DynamoStreamStore, IngestLease
 
+from tests.support.publishers import start_ffmpeg
+from tests.support.wait import wait_for_async
+
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")]
 
@@ -111,14 +114,6 @@ def item(table: str, **key: str) -> dict[str, Any]:
     return raw or {}
 
 
-async def until(condition: Any, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := await asyncio.to_thread(condition)):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
-    return value
-
-
 def test_publish_to_vod_through_dynamodb_s3_and_eventbridge(moto_endpoint: str, tmp_path: Path) -> None:
     create_resources()
 
@@ -127,15 +122,13 @@ def test_publish_to_vod_through_dynamodb_s3_and_eventbridge(moto_endpoint: str, 
         await task.start()
         try:
             url = f"rtmp://127.0.0.1:{task.server.port}/live/{KEY}"
-            proc = await asyncio.create_subprocess_exec(
-                "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=44100",
-                "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-f", "flv", url)
+            proc = await start_ffmpeg(url, 5)
             # Live once its first manifests are stored (a segment of every rendition, then a second).
-            live = await until(lambda: item("Streams", stream_id=STREAM_ID).get("status", {}).get("S") == "live", 10)
-            assert live
+            await wait_for_async(lambda: item("Streams", stream_id=STREAM_ID).get("status", {}).get("S") == "live", 10,
+                                 "the stream to turn live")
             assert await asyncio.wait_for(proc.wait(), 15) == 0
-            await until(lambda: "current_session_id" not in item("Streams", stream_id=STREAM_ID), 20)
+            await wait_for_async(lambda: "current_session_id" not in item("Streams", stream_id=STREAM_ID), 20,
+                                 "the session to end")
         finally:
             await task.stop()
 

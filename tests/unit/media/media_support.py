@@ -8,7 +8,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -228,37 +228,6 @@ def running_harness(
 ) -> contextlib.AbstractAsyncContextManager[Harness[MemoryObjectStore]]:
     """`running_task` with objects kept in memory."""
     return running_task(config, objects or MemoryObjectStore(), transcoder_factory=transcoder_factory, store=store)
-
-
-async def wait_for(condition: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> Any:
-    """Poll `condition` until truthy; its value is returned. Fails the test at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(interval_s)
-
-
-def ffmpeg_publish_args(url: str, seconds: float, *, size: str = "320x240", rate: str = "30",
-                        audio: bool = True) -> list[str]:
-    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
-    if audio:
-        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
-    args += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-             "-g", rate.split("/")[0] if "/" not in rate else "30", "-pix_fmt", "yuv420p"]
-    if audio:
-        args += ["-c:a", "aac", "-b:a", "64k"]
-    return [*args, "-f", "flv", url]
-
-
-async def start_ffmpeg(url: str, seconds: float, **kwargs: Any) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(*ffmpeg_publish_args(url, seconds, **kwargs),
-                                                stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
 
 
 def have(binary: str) -> bool:

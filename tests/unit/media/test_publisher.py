@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from media_support import MemoryObjectStore, wait_for
+from media_support import MemoryObjectStore
 from streamforge_media import hls
 from streamforge_media.ladder import AUDIO_ONLY, Rendition
 from streamforge_media.packaging.packagers import DashPackager, HlsPackager, Packager, Windows
@@ -25,6 +25,7 @@ from streamforge_media.publisher import Publisher, RetryPolicy, is_transient
 from streamforge_media.segment_format import CMAF, TS, SegmentFormat
 
 from tests.support import dash
+from tests.support.wait import wait_for_async
 
 pytestmark = pytest.mark.unit
 
@@ -158,7 +159,7 @@ def test_masters_and_mpd_wait_for_every_rendition_and_ready_follows_them(tmp_pat
             encoder.new_run(publisher, ORIGIN)
             publisher.segment_ready(encoder.segment("240p"))
             publisher.segment_ready(encoder.segment("audio"))
-            await wait_for(lambda: "live/st_x/240p/index.m3u8" in store.objects, 5)
+            await wait_for_async(lambda: "live/st_x/240p/index.m3u8" in store.objects, 5)
             assert "live/st_x/master.m3u8" not in store.objects and not publisher.ready.is_set()
             publisher.segment_ready(encoder.segment("160p"))
             await asyncio.wait_for(publisher.ready.wait(), 5)
@@ -248,22 +249,22 @@ def test_a_new_ladder_mid_session_continues_kept_renditions_and_ends_the_others(
             encoder.new_run(packager, ORIGIN)
             for r in (*RENDITIONS, *audio):
                 packager.segment_ready(encoder.segment(r.name))
-            await wait_for(lambda: "live/st_x/master.m3u8" in store.objects, 5)
+            await wait_for_async(lambda: "live/st_x/master.m3u8" in store.objects, 5)
             # The source turned to portrait and lost its 240p rung: 160p continues, 240p's live playlist ends.
             portrait = (Rendition("160p", 160, 214, 200), *audio)
             packager.use_ladder(portrait, fps=30.0, has_audio=True)
             encoder.new_run(packager, ORIGIN + 2)
             for r in portrait:
                 packager.segment_ready(encoder.segment(r.name))
-            await wait_for(lambda: "RESOLUTION=160x214" in store.text("live/st_x/master.m3u8"), 5)
+            await wait_for_async(lambda: "RESOLUTION=160x214" in store.text("live/st_x/master.m3u8"), 5)
             assert "240p/index.m3u8" not in store.text("live/st_x/master.m3u8")
-            await wait_for(lambda: store.text("live/st_x/240p/index.m3u8").endswith("#EXT-X-ENDLIST\n"), 5)
+            await wait_for_async(lambda: store.text("live/st_x/240p/index.m3u8").endswith("#EXT-X-ENDLIST\n"), 5)
             kept = store.text("live/st_x/160p/index.m3u8")
             ext = fmt.extension
             assert [s.uri for s in hls.parse_media_playlist(kept)] == [f"ses_1-000000{ext}", f"ses_1-000001{ext}"]
             assert kept.index("#EXT-X-DISCONTINUITY\n") < kept.index(f"ses_1-000001{ext}")
             if fmt.dash:  # the new shape in a new Period, without the retired rung
-                await wait_for(lambda: "p1" in store.text("live/st_x/manifest.mpd"), 5)
+                await wait_for_async(lambda: "p1" in store.text("live/st_x/manifest.mpd"), 5)
                 mpd = dash.parse(store.text("live/st_x/manifest.mpd"))
                 reps = [[r.id for a in p.adaptation_sets for r in a.representations] for p in mpd.periods]
                 assert reps == [["240p", "160p", "audio"], ["160p", "audio"]]
@@ -290,7 +291,7 @@ def test_the_rewind_window_slides_and_the_live_window_stays_short(tmp_path: Path
                 if key.endswith(".mpd"):
                     return dash.segments(text, "http://x/m.mpd")[-1].number if text else None
                 return len(hls.parse_media_playlist(text)) and int(hls.parse_media_playlist(text)[-1].uri[-10:-4])
-            await wait_for(lambda: all(last_number(k) == 11 for k in (
+            await wait_for_async(lambda: all(last_number(k) == 11 for k in (
                 "live/st_x/audio/dvr.m3u8", "live/st_x/audio/index.m3u8", "live/st_x/manifest.mpd")), 5)
             dvr = store.text("live/st_x/audio/dvr.m3u8")
             live = store.text("live/st_x/audio/index.m3u8")
