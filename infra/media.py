@@ -335,8 +335,10 @@ class MediaService(Construct):
                 conditions=source_account,
             )
         )
-        # The policy must exist before the NLB checks that it may write there.
-        self.load_balancer.node.add_dependency(log_bucket)
+        # The policy must exist before the NLB checks that it may write there; the bucket itself is already
+        # ordered by the Ref in the attributes (a DependsOn on it too is redundant: cfn-lint W3005).
+        if log_bucket.policy is not None:
+            self.load_balancer.node.add_dependency(log_bucket.policy)
 
     def _listen(
         self,

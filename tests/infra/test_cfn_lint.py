@@ -13,9 +13,9 @@ from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
 
-# W3005 "dependency already enforced by a Ref/GetAtt": aws-cdk-lib adds these redundant DependsOn itself
-# (a Lambda function on the role it is given, CDK's singleton provider functions on their roles, the NLB on its
-# access-log bucket); the template has no DependsOn written by StreamForge.
+# W3005 "dependency already enforced by a Ref/GetAtt": aws-cdk-lib adds these redundant DependsOn itself (a Lambda
+# function on the role it is given, CDK's singleton provider functions on their roles); the DependsOn StreamForge
+# writes (the NLB on its access-log bucket's policy) are not redundant.
 CDK_LIBRARY_WARNINGS = frozenset({"W3005"})
 
 
