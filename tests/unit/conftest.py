@@ -8,6 +8,7 @@ process (ffmpeg, GStreamer, a TCP server on loopback) belongs to the `component`
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -87,6 +88,11 @@ def _reset_caches() -> None:
         cached.cache_clear()
 
 
+@functools.cache
+def _shared_session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
@@ -95,6 +101,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
+        # moto clears boto3's default session for each test; every test's credentials and region are the ones
+        # above, so one warm session serves them all (a new one per test is a third of this fixture's time).
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", _shared_session())
         ddb = boto3.client("dynamodb")
         env: dict[str, str] = {}
         for variable, spec in TABLES.items():
