@@ -33,9 +33,11 @@ MOTO_ONLY = {
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test's tier is the folder it is in (tests/<tier>/...): a module that forgets its `pytestmark` still runs in
     its tier, and one marked for another core tier is a collection error rather than a test run in the wrong place."""
-    misplaced = []
+    misplaced, tests = [], config.rootpath / "tests"
     for item in items:
-        parts = item.path.relative_to(config.rootpath / "tests").parts
+        if not item.path.is_relative_to(tests):
+            continue
+        parts = item.path.relative_to(tests).parts
         tier = parts[0] if len(parts) > 1 else None
         if tier not in (*CORE_TIERS, "localstack"):
             continue
