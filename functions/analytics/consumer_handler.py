@@ -1,7 +1,7 @@
 """`AnalyticsConsumerFunction`: SQS heartbeat batches (partial batch failures) and EventBridge `Ingest Health` events.
 
-Wiring only; the rules are in `analytics.service`. Kept apart from `analytics.handler` (the API function) so this
-function's cold start loads neither the API resolver nor pydantic models.
+Wiring only; the rules are in `analytics.consumer_service`. Kept apart from `analytics.handler` (the API function)
+so this function's cold start loads neither the API resolver nor pydantic models.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from streamforge.config import EnvConfig
 from streamforge.events import SOURCE_API, EventBridgePublisher, EventPublisher, IngestHealth
 from streamforge.observability import logger, metrics, tracer
 
+from analytics.consumer_service import parse_ingest_health, process_sqs_batch
 from analytics.repository import AnalyticsStore, DynamoAnalyticsStore
-from analytics.service import parse_ingest_health, process_sqs_batch
 
 
 class ConsumerConfig(EnvConfig):

@@ -11,9 +11,9 @@ from streamforge.config import EnvConfig
 from streamforge.observability import logger, metrics, tracer
 from streamforge.streams import StreamsReader
 
+from notifications.fanout_service import MAX_WORKERS, Broadcaster
 from notifications.repository import DynamoConnectionStore, DynamoFollowersReader
 from notifications.sender import ManagementApiSender
-from notifications.service import MAX_WORKERS, Broadcaster
 
 
 class FanoutConfig(EnvConfig):

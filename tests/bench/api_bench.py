@@ -112,7 +112,7 @@ class _MemoryStore:
 def aggregation_cpu_s() -> dict[str, float]:
     sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "layers/shared/python")]
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from analytics.service import process_sqs_batch
+    from analytics.consumer_service import process_sqs_batch
 
     now = time.time()
     streams = [f"st_{chr(97 + i) * 16}" for i in range(20)]

@@ -8,6 +8,7 @@ from streamforge.events import (
     BY_DETAIL_TYPE,
     CATALOG,
     ENVELOPE,
+    IngestHealth,
     MalformedEvent,
     StreamEvent,
     read,
@@ -50,3 +51,11 @@ def test_a_bad_envelope_is_malformed(change: dict[str, object]) -> None:
 
 def test_an_unknown_detail_type_is_not_the_catalogs() -> None:
     assert read("Something Else", {"stream_id": "st_aaaaaaaaaaaaaaaa"}) is None
+
+
+
+def test_analytics_stores_and_serves_every_ingest_figure_the_catalog_declares() -> None:
+    from analytics.repository import INGEST_CODECS, INGEST_NUMBERS
+
+    assert sorted((*INGEST_NUMBERS, *INGEST_CODECS)) == sorted(IngestHealth.field_names())
+    assert all(IngestHealth.__annotations__[name].startswith("str") for name in INGEST_CODECS)

@@ -57,8 +57,8 @@ def test_seven_viewers_show_up_as_viewer_count_and_analytics(aws: dict[str, str]
 
 
 def test_partial_batch_failure_reports_only_the_bad_records(aws: dict[str, str]) -> None:
+    from analytics.consumer_service import process_sqs_batch
     from analytics.repository import DynamoAnalyticsStore
-    from analytics.service import process_sqs_batch
 
     good, broken = create_stream(), create_stream()
     now = time.time()
@@ -92,8 +92,8 @@ def test_viewer_count_goes_stale_after_60_s_without_heartbeats() -> None:
 
 
 def test_a_changed_viewer_count_is_announced_once(aws: dict[str, str]) -> None:
+    from analytics.consumer_service import process_sqs_batch
     from analytics.repository import DynamoAnalyticsStore
-    from analytics.service import process_sqs_batch
 
     stream_id, now = create_stream(), time.time()
     store = DynamoAnalyticsStore(analytics_table=aws["ANALYTICS_TABLE"], streams_table=aws["STREAMS_TABLE"],

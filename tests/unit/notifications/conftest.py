@@ -12,9 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from notifications.auth import CognitoTokenVerifier
+from notifications.fanout_service import Broadcaster
 from notifications.repository import DynamoConnectionStore, DynamoFollowersReader
 from notifications.sender import ManagementApiSender
-from notifications.service import Broadcaster, SocketService
+from notifications.service import SocketService
 from streamforge.streams import StreamsReader
 
 REGION = "us-east-1"
