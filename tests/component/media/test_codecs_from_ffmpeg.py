@@ -9,7 +9,7 @@ from streamforge_media.codecs import aac, h264, hevc, nal, video_track
 from streamforge_media.codecs.frame_rate import estimate_frame_rate
 from streamforge_media.media import Codec, Track
 
-from tests.unit.media.media_samples import ffmpeg, lavfi_audio, lavfi_video, needs_ffmpeg, parse_flv
+from tests.component.media.media_samples import ffmpeg, lavfi_audio, lavfi_video, needs_ffmpeg, parse_flv
 
 pytestmark = pytest.mark.component
 

@@ -18,7 +18,7 @@ from streamforge_media.transcode.inputs import (
 )
 from streamforge_media.transcode.inputs.flv import FlvInput
 
-from tests.unit.media.media_samples import (
+from tests.component.media.media_samples import (
     Media,
     ffmpeg,
     interleave,
