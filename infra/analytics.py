@@ -57,7 +57,7 @@ class AnalyticsIngestion(Construct):
         self.viewer_token_key = secretsmanager.Secret(
             self,
             c.VIEWER_TOKEN_SECRET,
-            description="StreamForge: HMAC key of viewer tokens (POST /v1/streams/{stream_id}/playback)",
+            description="StreamForge: HMAC key of viewer tokens (POST /v1/streams/{id}/playback)",
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
         )
         pin_logical_id(self.viewer_token_key, c.VIEWER_TOKEN_SECRET)

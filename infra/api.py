@@ -124,11 +124,13 @@ class HttpApi(Construct):
         authorizer = authorizers.HttpUserPoolAuthorizer(
             c.HTTP_API_AUTHORIZER, user_pool, user_pool_clients=[user_pool_client]
         )
-        # One integration per function, shared by its routes.
+        # One integration per function, shared by its routes; CDK creates it under the first route that uses it.
+        integration_ids = {function_id: f"{function_id}Integration" for function_id in functions}
         lambda_integrations = {
-            function_id: integrations.HttpLambdaIntegration(f"{function_id}Integration", function)
+            function_id: integrations.HttpLambdaIntegration(integration_ids[function_id], function)
             for function_id, function in functions.items()
         }
+        first_routes: dict[str, Construct] = {}
         routes_of_api = openapi_routes()
         for route in routes_of_api:
             routes = self.api.add_routes(
@@ -137,6 +139,7 @@ class HttpApi(Construct):
                 integration=lambda_integrations[route.function_id],
                 authorizer=None if route.public else authorizer,
             )
+            first_routes.setdefault(route.function_id, routes[0])
             if route.public:
                 for public_route in routes:
                     suppress(
@@ -146,6 +149,9 @@ class HttpApi(Construct):
                         "the API contract (ARCHITECTURE.md §3), like sign-up/login/refresh, public profiles, the "
                         "stream directory and sessions, viewer sessions and player heartbeats.",
                     )
+        for function_id, first_route in first_routes.items():
+            pin_logical_id(first_route.node.find_child(integration_ids[function_id]),
+                           c.HTTP_API_INTEGRATIONS[function_id])
         # Each path's `ANY` route takes the methods no other route of the path does, to the path's function,
         # which answers 405 with `Allow` (API Gateway itself would answer 404).
         for path, function_id in sorted({(route.path, route.function_id) for route in routes_of_api}):

@@ -70,6 +70,13 @@ OPENAPI_HANDLER_EXTENSION: Final = "x-streamforge-handler"
 HTTP_API: Final = "HttpApi"
 HTTP_API_AUTHORIZER: Final = "CognitoJwtAuthorizer"
 HTTP_API_STAGE_NAME: Final = "$default"
+# Each function's integration keeps the logical id that deployed stacks have: CDK names an integration after the
+# first route it serves, and the routes used to be listed by hand, in another order than docs/openapi.json's.
+HTTP_API_INTEGRATIONS: Final[dict[str, str]] = {
+    USERS_FUNCTION: "ApiHttpApiPOSTv1authsignupUsersFunctionIntegration820F4C12",
+    METADATA_FUNCTION: "ApiHttpApiPOSTv1streamsMetadataFunctionIntegration59343702",
+    ANALYTICS_FUNCTION: "ApiHttpApiPOSTv1streamsidplaybackAnalyticsFunctionIntegration7D4F63AA",
+}
 
 # Edge (us-east-1): the API's web ACL and the SSM parameter that names it to the main stack.
 EDGE_STACK_ID: Final = "StreamForgeEdge"

@@ -41,7 +41,7 @@ class RateRule:
     starts_with: str
     ends_with: str | None = None
     exactly: bool = False  # the path is `starts_with` itself
-    per_path: bool = False  # counted per client and path (so per stream, for /v1/streams/{stream_id}/...)
+    per_path: bool = False  # counted per client and path (so per stream, for /v1/streams/{id}/...)
 
 
 def rate_rules(limits: EdgeRateLimits) -> list[RateRule]:

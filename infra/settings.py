@@ -35,7 +35,7 @@ class EdgeRateLimits:
     api: int  # any /v1/* request
     auth: int  # /v1/auth/*
     heartbeat: int  # POST /v1/analytics/heartbeat
-    playback: int  # POST /v1/streams/{stream_id}/playback, per stream
+    playback: int  # POST /v1/streams/{id}/playback, per stream
 
     def __post_init__(self) -> None:
         low, high = WAF_RATE_LIMIT_RANGE

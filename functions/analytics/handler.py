@@ -84,15 +84,17 @@ def heartbeat_message(body: HeartbeatRequest, stream: dict[str, Any], at: float)
 app = create_resolver()
 
 
+# A stream's path parameter is `{id}`, as in ARCHITECTURE.md §3 and the deployed route keys; Powertools passes
+# `<id>` to the handler argument of that name, so the handlers take `id` (the services name it `stream_id`).
 StreamIdParam = Annotated[str, Path(pattern=STREAM_ID_PATTERN, description="Stream id")]
 
 
-@app.post("/v1/streams/<stream_id>/playback", status_code=201, tags=["analytics"],
+@app.post("/v1/streams/<id>/playback", status_code=201, tags=["analytics"],
           summary="Start a viewer session for a live stream (public): a viewer token for its heartbeats",
           responses=responses(201, PlaybackSession, 404, 409))
-def start_playback(stream_id: StreamIdParam,
+def start_playback(id: StreamIdParam,
                    body: Annotated[PlaybackRequest | None, Body()] = None) -> PlaybackSession:
-    stream = streams().get(stream_id)
+    stream = streams().get(id)
     if stream is None:
         raise NotFound("no such stream", code="stream_not_found")
     session = viewer_sessions().start(stream, body.viewer_id if body else None)
@@ -119,16 +121,16 @@ def heartbeat(body: Annotated[HeartbeatRequest, Body()]) -> HeartbeatAccepted:
     return HeartbeatAccepted(counted=True)
 
 
-@app.get("/v1/streams/<stream_id>/analytics", security=AUTH, tags=["analytics"],
+@app.get("/v1/streams/<id>/analytics", security=AUTH, tags=["analytics"],
          summary="A stream's analytics (owner)", responses=responses(200, StreamAnalytics, 401, 403, 404))
-def stream_analytics(stream_id: StreamIdParam) -> StreamAnalytics:
+def stream_analytics(id: StreamIdParam) -> StreamAnalytics:
     caller = require_caller(app)
-    stream = streams().get(stream_id)
+    stream = streams().get(id)
     if stream is None:
         raise NotFound("no such stream", code="stream_not_found")
     if stream["owner_id"] != caller.user_id:
         raise Forbidden("only the stream's owner may see its analytics", code="not_owner")
-    summary = store().summary(stream_id, stream.get("current_session_id"), time.time())
+    summary = store().summary(id, stream.get("current_session_id"), time.time())
     # Until the consumer has seen an Ingest Health event, fall back on what the media task wrote on the stream.
     if all(v is None for v in summary["ingest"].values()) and stream.get("ingest_health"):
         summary["ingest"] = stream["ingest_health"]

@@ -13,7 +13,7 @@ ViewerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z
                                 description="An opaque id the player keeps for its viewer")]
 ViewerToken = Annotated[str, Field(
     min_length=1, max_length=MAX_TOKEN_CHARS, pattern=r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+$",
-    description="From `POST /v1/streams/{stream_id}/playback`; a secret of this viewer's session",
+    description="From `POST /v1/streams/{id}/playback`; a secret of this viewer's session",
     json_schema_extra={"writeOnly": True})]
 
 

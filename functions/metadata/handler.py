@@ -87,6 +87,8 @@ def _idempotent_create() -> tuple[Any, Any]:
 
 app = create_resolver()
 
+# A stream's path parameter is `{id}`, as in ARCHITECTURE.md §3 and the deployed route keys; Powertools passes
+# `<id>` to the handler argument of that name, so the handlers take `id` (the services name it `stream_id`).
 StreamIdParam = Annotated[str, Path(pattern=STREAM_ID_PATTERN, description="Stream id")]
 
 
@@ -142,58 +144,58 @@ def list_streams(
     return StreamList.model_validate({"items": items, "next_cursor": next_cursor})
 
 
-@app.get("/v1/streams/<stream_id>", tags=["streams"], summary="Get a stream",
+@app.get("/v1/streams/<id>", tags=["streams"], summary="Get a stream",
          responses=responses(200, StreamDetail, 404))
-def get_stream(stream_id: StreamIdParam) -> StreamDetail:
-    return StreamDetail.model_validate(service().get(stream_id))
+def get_stream(id: StreamIdParam) -> StreamDetail:
+    return StreamDetail.model_validate(service().get(id))
 
 
-@app.patch("/v1/streams/<stream_id>", security=AUTH, tags=["streams"], summary="Update a stream (owner)",
+@app.patch("/v1/streams/<id>", security=AUTH, tags=["streams"], summary="Update a stream (owner)",
            responses=responses(200, StreamDetail, 401, 403, 404))
-def update_stream(stream_id: StreamIdParam, body: Annotated[UpdateStreamRequest, Body()]) -> StreamDetail:
+def update_stream(id: StreamIdParam, body: Annotated[UpdateStreamRequest, Body()]) -> StreamDetail:
     caller = require_caller(app)
     changes = body.model_dump(exclude_unset=True)
-    return StreamDetail.model_validate(service().update(stream_id, caller.user_id, changes))
+    return StreamDetail.model_validate(service().update(id, caller.user_id, changes))
 
 
-@app.delete("/v1/streams/<stream_id>", status_code=204, security=AUTH, tags=["streams"],
+@app.delete("/v1/streams/<id>", status_code=204, security=AUTH, tags=["streams"],
             summary="Delete a stream (owner): ends a live session and revokes every key",
             responses=responses(204, None, 401, 403, 404))
-def delete_stream(stream_id: StreamIdParam) -> Response[None]:
+def delete_stream(id: StreamIdParam) -> Response[None]:
     caller = require_caller(app)
-    service().delete(stream_id, caller.user_id)
+    service().delete(id, caller.user_id)
     metrics.add_metric(name="StreamDeleted", unit=MetricUnit.Count, value=1)
     return no_content()
 
 
-@app.post("/v1/streams/<stream_id>/keys", status_code=201, security=AUTH, tags=["keys"],
+@app.post("/v1/streams/<id>/keys", status_code=201, security=AUTH, tags=["keys"],
           summary="Create a stream key (owner)", responses=responses(201, KeyCreated, 401, 403, 404, 409))
-def create_key(stream_id: StreamIdParam, body: Annotated[CreateKeyRequest | None, Body()] = None) -> KeyCreated:
+def create_key(id: StreamIdParam, body: Annotated[CreateKeyRequest | None, Body()] = None) -> KeyCreated:
     caller = require_caller(app)
     name = body.name if body else CreateKeyRequest().name
-    return KeyCreated.model_validate(service().create_key(stream_id, caller.user_id, name))
+    return KeyCreated.model_validate(service().create_key(id, caller.user_id, name))
 
 
-@app.get("/v1/streams/<stream_id>/keys", security=AUTH, tags=["keys"], summary="List stream keys (owner)",
+@app.get("/v1/streams/<id>/keys", security=AUTH, tags=["keys"], summary="List stream keys (owner)",
          responses=responses(200, KeyList, 401, 403, 404))
-def list_keys(stream_id: StreamIdParam) -> KeyList:
+def list_keys(id: StreamIdParam) -> KeyList:
     caller = require_caller(app)
-    return KeyList.model_validate({"items": service().list_keys(stream_id, caller.user_id)})
+    return KeyList.model_validate({"items": service().list_keys(id, caller.user_id)})
 
 
-@app.delete("/v1/streams/<stream_id>/keys/<key_id>", status_code=204, security=AUTH, tags=["keys"],
+@app.delete("/v1/streams/<id>/keys/<key_id>", status_code=204, security=AUTH, tags=["keys"],
             summary="Revoke a stream key (owner)", responses=responses(204, None, 401, 403, 404))
-def revoke_key(stream_id: StreamIdParam,
+def revoke_key(id: StreamIdParam,
                key_id: Annotated[str, Path(pattern=r"^key_[0-9a-f]{12}$", description="Key id")]) -> Response[None]:
     caller = require_caller(app)
-    service().revoke_key(stream_id, caller.user_id, key_id)
+    service().revoke_key(id, caller.user_id, key_id)
     return no_content()
 
 
-@app.get("/v1/streams/<stream_id>/sessions", tags=["streams"], summary="List a stream's sessions",
+@app.get("/v1/streams/<id>/sessions", tags=["streams"], summary="List a stream's sessions",
          responses=responses(200, SessionList, 404))
-def list_sessions(stream_id: StreamIdParam) -> SessionList:
-    return SessionList.model_validate({"items": service().list_sessions(stream_id)})
+def list_sessions(id: StreamIdParam) -> SessionList:
+    return SessionList.model_validate({"items": service().list_sessions(id)})
 
 
 lambda_handler = make_lambda_handler(app)

@@ -166,7 +166,7 @@ def test_the_dashboard_serves_the_api_docs_itself(platform: Any, browser: Browse
     # A function, not an expression string: the page's CSP forbids eval, which a polled expression needs.
     page.wait_for_function("() => document.querySelectorAll('.opblock').length >= 19")
     assert platform.urls["api"] in page.locator(".servers select").inner_text()
-    assert "/v1/streams/{stream_id}/keys/{key_id}" in page.content()
+    assert "/v1/streams/{id}/keys/{key_id}" in page.content()
     assert not page_errors
     # Everything came from the dashboard's own origin: nothing from a third-party CDN.
     assert all(url.startswith(platform.urls["dashboard"]) for url in requests if not url.startswith("data:"))

@@ -68,7 +68,7 @@ def stream_state(world: World, target: Target) -> dict[str, Any]:
 @dataclass(frozen=True)
 class OwnerCase:
     method: str
-    path: str  # formatted with stream_id and key_id
+    path: str  # formatted with id (the stream's) and key_id
     body: Any
     owner_status: int
     # What the owner's successful call must have done, checked against the API afterwards.
@@ -104,12 +104,12 @@ def _analytics_shown(world: World, target: Target, reply: Reply) -> None:
 
 
 OWNER_CASES = {
-    "patch_stream": OwnerCase("PATCH", "/v1/streams/{stream_id}", {"title": "renamed by owner"}, 200, _title_changed),
-    "delete_stream": OwnerCase("DELETE", "/v1/streams/{stream_id}", None, 204, _stream_gone),
-    "create_key": OwnerCase("POST", "/v1/streams/{stream_id}/keys", {"name": "backup"}, 201, _key_added),
-    "list_keys": OwnerCase("GET", "/v1/streams/{stream_id}/keys", None, 200, _keys_listed),
-    "revoke_key": OwnerCase("DELETE", "/v1/streams/{stream_id}/keys/{key_id}", None, 204, _key_revoked),
-    "analytics": OwnerCase("GET", "/v1/streams/{stream_id}/analytics", None, 200, _analytics_shown),
+    "patch_stream": OwnerCase("PATCH", "/v1/streams/{id}", {"title": "renamed by owner"}, 200, _title_changed),
+    "delete_stream": OwnerCase("DELETE", "/v1/streams/{id}", None, 204, _stream_gone),
+    "create_key": OwnerCase("POST", "/v1/streams/{id}/keys", {"name": "backup"}, 201, _key_added),
+    "list_keys": OwnerCase("GET", "/v1/streams/{id}/keys", None, 200, _keys_listed),
+    "revoke_key": OwnerCase("DELETE", "/v1/streams/{id}/keys/{key_id}", None, 204, _key_revoked),
+    "analytics": OwnerCase("GET", "/v1/streams/{id}/analytics", None, 200, _analytics_shown),
 }
 
 
@@ -117,7 +117,7 @@ OWNER_CASES = {
 def test_owner_only_route(world: World, name: str) -> None:
     case = OWNER_CASES[name]
     target = new_target(world)
-    url = world.api + case.path.format(stream_id=target.stream_id, key_id=target.key_id)
+    url = world.api + case.path.format(id=target.stream_id, key_id=target.key_id)
     before = stream_state(world, target)
 
     anonymous = call(case.method, url, case.body)

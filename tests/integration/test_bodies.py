@@ -34,7 +34,7 @@ class World:
     stream_id: str  # live, so a viewer session can start
 
     def url(self, path: str) -> str:
-        return self.api + path.format(stream_id=self.stream_id)
+        return self.api + path.format(id=self.stream_id)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def sample_body(method: str, path: str, world: World) -> dict[str, Any]:
         ("POST", "/v1/auth/refresh"): {"refresh_token": world.user.tokens["refresh_token"]},
         ("PATCH", "/v1/users/me"): {"display_name": "Bodies"},
         ("POST", "/v1/streams"): {"title": "made by the body tests"},
-        ("PATCH", "/v1/streams/{stream_id}"): {"title": "renamed by the body tests"},
-        ("POST", "/v1/streams/{stream_id}/keys"): {"name": "body-test"},
-        ("POST", "/v1/streams/{stream_id}/playback"): {"viewer_id": name},
+        ("PATCH", "/v1/streams/{id}"): {"title": "renamed by the body tests"},
+        ("POST", "/v1/streams/{id}/keys"): {"name": "body-test"},
+        ("POST", "/v1/streams/{id}/playback"): {"viewer_id": name},
         ("POST", "/v1/analytics/heartbeat"): {"stream_id": world.stream_id, "viewer_id": name},
     }[(method, path)]
 
@@ -98,7 +98,7 @@ def test_a_body_in_any_other_content_type_is_415(world: World, content_type: str
 
 def test_json_is_taken_with_or_without_a_charset(world: World) -> None:
     for content_type in ("application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"):
-        op = BodyOperation("PATCH", "/v1/streams/{stream_id}", True, frozenset())
+        op = BodyOperation("PATCH", "/v1/streams/{id}", True, frozenset())
         reply = send(world, op, json.dumps({"title": content_type}).encode(), content_type)
         assert (reply.status, reply.json["title"]) == (200, content_type), reply.raw
 
@@ -154,7 +154,7 @@ SECRET_FIELDS = [
     ("POST", "/v1/auth/signup", "password"),
     ("POST", "/v1/auth/login", "password"),
     ("POST", "/v1/auth/refresh", "refresh_token"),
-    ("POST", "/v1/streams/{stream_id}/keys", "name"),
+    ("POST", "/v1/streams/{id}/keys", "name"),
 ]
 
 

@@ -46,7 +46,7 @@ class FuzzWorld:
     api: str
     user: SignedInUser
     stream_id: str  # live, so viewer sessions and heartbeats succeed
-    doomed_stream_id: str  # what `DELETE /v1/streams/{stream_id}` gets, so the other operations keep theirs
+    doomed_stream_id: str  # what `DELETE /v1/streams/{id}` gets, so the other operations keep theirs
     key_id: str
     channel: str
 
@@ -89,14 +89,14 @@ def schemathesis_config(world: FuzzWorld) -> str:
         f"keys = {_toml({'values': [world.key_id]})}",
         f"channels = {_toml({'values': [world.channel]})}",
         "[parameters]",
-        f'"path.stream_id" = {_toml(real("streams"))}',
+        f'"path.id" = {_toml(real("streams"))}',
         f'"path.key_id" = {_toml(real("keys"))}',
         f'"path.username" = {_toml(real("channels"))}',
         f'"body.stream_id" = {_toml(real("streams"))}',
         "[[operations]]",
-        'include-path = "/v1/streams/{stream_id}"',
+        'include-path = "/v1/streams/{id}"',
         'include-method = "DELETE"',
-        f"parameters = {_toml({'path.stream_id': real('doomed')})}",
+        f"parameters = {_toml({'path.id': real('doomed')})}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -177,9 +177,9 @@ def test_served_document_is_the_committed_one_with_every_operation(api_platform:
     operations = {(method.upper(), path) for path, ops in served["paths"].items() for method in ops}
     assert operations == ARCHITECTURE_OPERATIONS
     protected = {(m, p) for m, p in operations if served["paths"][p][m.lower()].get("security")}
-    assert ("POST", "/v1/streams") in protected and ("GET", "/v1/streams/{stream_id}/analytics") in protected
+    assert ("POST", "/v1/streams") in protected and ("GET", "/v1/streams/{id}/analytics") in protected
     assert ("POST", "/v1/analytics/heartbeat") not in protected
-    assert ("POST", "/v1/streams/{stream_id}/playback") not in protected
+    assert ("POST", "/v1/streams/{id}/playback") not in protected
 
 
 def test_a_body_that_is_not_utf8_is_the_handlers_400(fuzz_world: FuzzWorld) -> None:
