@@ -15,7 +15,6 @@ either gets this session.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
 import shutil
@@ -510,8 +509,8 @@ class PublisherConnection:
             delay = broadcast.config.health_interval_s
             health = self.stats.snapshot(broadcast.stream_id, broadcast.session_id)
             if isinstance(self.control, TransportStatsSource) and (transport := self.control.transport_stats()):
-                health = dataclasses.replace(health, packet_loss_pct=round(transport.packet_loss_pct, 2),
-                                             rtt_ms=round(transport.rtt_ms, 1))
+                health = health.replace(packet_loss_pct=round(transport.packet_loss_pct, 2),
+                                        rtt_ms=round(transport.rtt_ms, 1))
             at = utc_iso()
             figures = {name: value for name, value in health.fields().items() if value is not None}
             try:

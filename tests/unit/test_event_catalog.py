@@ -3,6 +3,8 @@ fields that never shadow the envelope, and details that read back as the event t
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from streamforge.events import (
     BY_DETAIL_TYPE,
@@ -59,3 +61,19 @@ def test_analytics_stores_and_serves_every_ingest_figure_the_catalog_declares() 
 
     assert sorted((*INGEST_NUMBERS, *INGEST_CODECS)) == sorted(IngestHealth.field_names())
     assert all(IngestHealth.__annotations__[name].startswith("str") for name in INGEST_CODECS)
+
+
+def test_events_are_frozen_keyword_only_values() -> None:
+    health = IngestHealth(stream_id="st_aaaaaaaaaaaaaaaa", session_id="ses_1", bitrate_kbps=2500.0, fps=30.0,
+                          width=1280, height=720, keyframe_interval_s=2.0)
+    measured = health.replace(rtt_ms=12.5)
+
+    assert (measured.rtt_ms, health.rtt_ms, measured.bitrate_kbps) == (12.5, None, 2500.0)
+    assert measured == health.replace(rtt_ms=12.5) and hash(measured) == hash(health.replace(rtt_ms=12.5))
+    assert measured != health and "rtt_ms=12.5" in repr(measured)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        measured.fps = 25.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        IngestHealth(stream_id="st_aaaaaaaaaaaaaaaa", session_id=None, bitrate_kbps=1.0)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        health.replace(surprise=True)
