@@ -64,12 +64,14 @@ class MediaTask:
         if self.whip is not None:
             app = web.Application()
             self.whip.add_routes(app)
+            self.manager.low_latency.add_routes(app)
             self.http = web.AppRunner(app, access_log=None)
             await self.http.setup()
             site = web.TCPSite(self.http, config.http_host, config.http_port)
             await site.start()
             self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            log.info("WHIP ingest ready on http://%s:%d/whip/{stream_id}", config.http_host, self.http_port)
+            log.info("WHIP ingest and the LL-HLS origin ready on http://%s:%d (/whip/{stream_id}, /ll/{stream_id}/)",
+                     config.http_host, self.http_port)
         if self.srt is not None:
             await self.srt.start(config.srt_host, config.srt_port)
             log.info("SRT ingest ready on srt://%s:%d", config.srt_host, self.srt.port)

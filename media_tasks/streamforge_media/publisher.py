@@ -31,6 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from streamforge import media_layout
 
 from streamforge_media.ladder import Rendition
+from streamforge_media.llorigin import LowLatencyStream
+from streamforge_media.packaging.llhls import Fragment
 from streamforge_media.packaging.packagers import Manifest, Packager
 from streamforge_media.packaging.timeline import EncodedSegment, GenerationInfo, RenditionTimeline, Segment, Timeline
 from streamforge_media.segment_format import SegmentFormat
@@ -92,7 +94,8 @@ class _Slot:
 class Publisher:
     def __init__(self, store: ObjectStore, executor: Executor, *, stream_id: str, session_id: str,
                  fmt: SegmentFormat, packagers: Sequence[Packager], renditions: tuple[Rendition, ...], fps: float,
-                 has_audio: bool, retry: RetryPolicy | None = None, upload_concurrency: int = 4) -> None:
+                 has_audio: bool, retry: RetryPolicy | None = None, upload_concurrency: int = 4,
+                 low_latency: LowLatencyStream | None = None) -> None:
         self.store = store
         self.executor = executor
         self.stream_id = stream_id
@@ -113,6 +116,8 @@ class Publisher:
         self._thumb_task: asyncio.Task[None] | None = None
         self._thumb_count = 0
         self._finalized = False
+        self.low_latency = low_latency
+        """Where LL-HLS parts go (the task's LL origin), None when they are not served."""
         self.use_ladder(renditions, fps=fps, has_audio=has_audio)
 
     @property
@@ -129,6 +134,8 @@ class Publisher:
         t = self.timeline
         if (renditions, fps, has_audio) == (t.ladder, t.fps, t.has_audio):
             return
+        if self.low_latency is not None:
+            self.low_latency.use_ladder(renditions, fps=fps, has_audio=has_audio)
         kept = {r.name for r in renditions}
         for track in t.renditions.values():
             track.retired = track.rendition.name not in kept
@@ -154,6 +161,8 @@ class Publisher:
     def generation_started(self) -> None:
         """A new transcoder run begins: its segments follow a discontinuity, in a new Period."""
         t = self.timeline
+        if self.low_latency is not None:
+            self.low_latency.generation_started()
         # Re-align numbering: a dying ffmpeg may have finished more segments in one rung than another.
         self._next_seq = max([self._next_seq, *(r.segments[-1].seq + 1 for r in t.renditions.values() if r.segments)])
         self._pending_discontinuity = {name for name, r in t.renditions.items() if r.segments}
@@ -180,6 +189,11 @@ class Publisher:
         task = asyncio.create_task(self._upload_segment(track, segment, encoded.path))
         self._uploads.add(task)
         task.add_done_callback(self._uploads.discard)
+
+    def part_ready(self, rendition: str, init: bytes, fragment: Fragment, origin_s: float) -> None:
+        """An LL-HLS part: held in memory by the LL origin, never stored (its segment is, by `segment_ready`)."""
+        if self.low_latency is not None and not self._finalized:
+            self.low_latency.add_fragment(rendition, init, fragment, origin_s)
 
     def thumbnail_ready(self, path: Path) -> None:
         if self._finalized:
@@ -302,6 +316,8 @@ class Publisher:
         nothing was recorded (no VOD asked for, no segment stored, or its master could not be stored).
         """
         self._finalized = True
+        if self.low_latency is not None:
+            self.low_latency.end()
         if not await self.drain(timeout_s):
             log.error("session %s: %d segment uploads still failing at finalize; VOD skips them",
                       self.session_id, len(self._uploads))

@@ -32,6 +32,7 @@ from streamforge.keys import hash_stream_key, key_matches
 from streamforge_media.config import MAX_RECONNECT_GRACE_S, MediaConfig
 from streamforge_media.health import IngestStats
 from streamforge_media.ladder import AUDIO_ONLY, Rendition, select_renditions
+from streamforge_media.llorigin import LowLatencyOrigin, LowLatencyStream
 from streamforge_media.media import AccessUnit, PublisherHints
 from streamforge_media.packaging.packagers import DashPackager, HlsPackager, Packager, Windows
 from streamforge_media.ports import (
@@ -107,6 +108,8 @@ class SessionManager:
         self.upload_executor = upload_executor
         self.transcoder_factory = transcoder_factory or ffmpeg_transcoder_factory(config.encoder, config.ffmpeg_bin)
         self.streams: dict[str, BroadcastSession] = {}
+        self.low_latency = LowLatencyOrigin()
+        """The LL-HLS state of the streams this task ingests, served on its HTTP port."""
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -307,10 +310,15 @@ class BroadcastSession:
             packagers: list[Packager] = [HlsPackager(fmt, windows)]
             if fmt.dash:
                 packagers.append(DashPackager(fmt, windows, cdn_base_url=self.config.cdn_base_url))
+            encoder = self.config.encoder
+            low_latency = None
+            if encoder.parts:
+                low_latency = LowLatencyStream(self.stream_id, fmt, encoder.part_target_s, encoder.segment_s)
+                self.manager.low_latency.streams[self.stream_id] = low_latency
             self.packager = Publisher(
                 self.manager.objects, self.manager.upload_executor, stream_id=self.stream_id,
                 session_id=self.session_id, fmt=fmt, packagers=packagers, renditions=plan.renditions, fps=plan.fps,
-                has_audio=plan.has_audio)
+                has_audio=plan.has_audio, low_latency=low_latency)
             self._live_task = self.manager.spawn(self._go_live(self.packager))
         else:
             self.packager.use_ladder(plan.renditions, fps=plan.fps, has_audio=plan.has_audio)
@@ -403,6 +411,8 @@ class BroadcastSession:
             log.exception("finalizing session %s of %s failed", self.session_id, self.stream_id)
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.packager is not None and m.low_latency.streams.get(self.stream_id) is self.packager.low_latency:
+                del m.low_latency.streams[self.stream_id]  # the player falls back to the plain playlists
             if m.streams.get(self.stream_id) is self:
                 del m.streams[self.stream_id]
 

@@ -17,6 +17,8 @@ AAC_LC_CODEC = "mp4a.40.2"
 HIGH_PROFILE_IDC = 0x64
 AUDIO_SAMPLE_RATE = 48000
 AUDIO_CHANNELS = 2
+AAC_FRAME_SAMPLES = 1024
+"""Samples per AAC LC frame (ISO/IEC 14496-3 §4.5.2.1): an audio sample of the pipeline lasts 1024/48000 s."""
 
 # (level, max macroblocks per frame, max macroblocks per second), H.264 Annex A table A-1.
 _AVC_LEVELS = ((30, 1620, 40500), (31, 3600, 108000), (32, 5120, 216000), (40, 8192, 245760),

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import ffmpeg
 from streamforge_media import hls, isobmff, signalling
 from streamforge_media.ladder import AUDIO_BITRATE_KBPS, Rendition
 from streamforge_media.media import AccessUnit, MediaKind
+from streamforge_media.packaging.llhls import Fragment, FragmentCutter
 from streamforge_media.packaging.timeline import EncodedSegment
 from streamforge_media.segment_format import DEFAULT, LOCAL_INIT, LOCAL_PLAYLIST, SegmentFormat
 from streamforge_media.timestamps import MediaClock
@@ -48,6 +50,19 @@ class EncoderSettings:
     live_window: int = 30
     x264_threads: int = 0
     segment_format: SegmentFormat = DEFAULT
+    part_target_s: float = 0.5
+    """LL-HLS PART-TARGET, seconds: each rendition is also written as fragmented MP4 to a pipe, a fragment
+    (a part) a little shorter than this; 0 turns that off. Formats without an init segment have no parts."""
+
+    @property
+    def parts(self) -> bool:
+        return self.part_target_s > 0 and self.segment_format.has_init
+
+    def fragment_us(self, frame_s: float) -> int:
+        """The mp4 muxer's `frag_duration` (µs) for samples of `frame_s` seconds: it closes a fragment before
+        the first sample at or past this, so a fragment lasts less than this plus one sample, ≤ `part_target_s`
+        (30 fps: 14 frames, 0.467 s; AAC at 48 kHz: 23 frames, 0.491 s)."""
+        return max(1, round((self.part_target_s - frame_s) * 1_000_000) - 1000)
 
 
 @dataclass(frozen=True)
@@ -104,20 +119,47 @@ def audio_options() -> dict[str, Any]:
             "ac": signalling.AUDIO_CHANNELS}
 
 
+def _tee_escape(value: object) -> str:
+    """A tee muxer slave option value or file name, escaped (ffmpeg-formats "tee": `\\`, `:`, `|`, `[`, `]`)."""
+    return re.sub(r"([\\:|\[\]])", r"\\\1", str(value))
+
+
+def tee_target(outputs: list[tuple[dict[str, Any], str]]) -> str:
+    """The tee muxer's output: one slave per (muxer options, file name)."""
+    return "|".join("[" + ":".join(f"{k}={_tee_escape(v)}" for k, v in options.items()) + "]" + _tee_escape(name)
+                    for options, name in outputs)
+
+
+def parts_muxer_options(settings: EncoderSettings, frame_s: float) -> dict[str, Any]:
+    """The mp4 muxer writing LL-HLS parts of `frame_s`-second samples to a pipe: an empty moov, then a fragment
+    at each keyframe and before `part_target_s` is reached; a dead reader never stops the segments
+    (`onfail=ignore`)."""
+    return {"f": "mp4", "movflags": "+empty_moov+default_base_moof+frag_keyframe+skip_trailer",
+            "frag_duration": settings.fragment_us(frame_s), "onfail": "ignore"}
+
+
 def build_graph(plan: TranscodePlan, outdir: Path, settings: EncoderSettings, *, source: str = "pipe:0",
-                input_options: dict[str, Any]) -> Any:
+                input_options: dict[str, Any], part_fds: dict[str, int] | None = None) -> Any:
     """The whole ladder plus thumbnails as one ffmpeg-python graph (one input, one decode).
 
     Each rendition is one HLS output into `outdir/{name}/`, in `settings.segment_format`. The audio is encoded
     once for the audio rendition when the plan has one, else once per video rung. A plan without video has
-    no thumbnails.
+    no thumbnails. With `part_fds` (rendition name -> a pipe's write end), each rendition's encoding also goes,
+    through the tee muxer, as fragmented MP4 to `pipe:{fd}` (LL-HLS parts): one encode, two muxers.
     """
     fmt = settings.segment_format
     source_node = ffmpeg.input(source, **input_options)
 
     def output(streams: list[Any], r: Rendition, options: dict[str, Any]) -> Any:
         muxer = fmt.muxer_options(outdir / r.name, segment_s=settings.segment_s, list_size=settings.live_window)
-        return ffmpeg.output(*streams, str(outdir / r.name / LOCAL_PLAYLIST), **muxer, **options)
+        playlist = str(outdir / r.name / LOCAL_PLAYLIST)
+        if part_fds is None or r.name not in part_fds:
+            return ffmpeg.output(*streams, playlist, **muxer, **options)
+        frame_s = signalling.AAC_FRAME_SAMPLES / signalling.AUDIO_SAMPLE_RATE if r.audio_only else 1 / plan.fps
+        target = tee_target([(muxer, playlist), (parts_muxer_options(settings, frame_s),
+                                                 f"pipe:{part_fds[r.name]}")])
+        # The tee muxer cannot tell the encoders what its muxers need: the mp4 ones need global headers.
+        return ffmpeg.output(*streams, target, f="tee", flags="+global_header", **options)
 
     outputs = []
     audio = plan.audio_rendition
@@ -166,6 +208,9 @@ class SegmentSink(Protocol):
         """A finished segment, complete on disk; the sink owns (and removes) its file from now on."""
 
     def thumbnail_ready(self, path: Path) -> None: ...
+
+    def part_ready(self, rendition: str, init: bytes, fragment: Fragment, origin_s: float) -> None:
+        """An LL-HLS part of `rendition` (CMAF header `init`), its media time 0 at wall clock `origin_s`."""
 
 
 @dataclass
@@ -219,17 +264,43 @@ class FfmpegPipeline:
         outdir = self.workdir / f"gen{index:03d}"
         prepare_dirs(self.plan, outdir)
         writer = input_writer_for(self.plan.source.video, self.plan.source.audio)
-        args = command(build_graph(self.plan, outdir, self.settings, input_options=writer.input_options),
-                       self.ffmpeg_bin)
-        proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
+        pipes = {r.name: os.pipe() for r in self.plan.renditions} if self.settings.parts else {}
+        part_fds = {name: write for name, (_, write) in pipes.items()} if pipes else None
+        args = command(build_graph(self.plan, outdir, self.settings, input_options=writer.input_options,
+                                   part_fds=part_fds), self.ffmpeg_bin)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, pass_fds=tuple(part_fds.values()) if part_fds else ())
+        finally:
+            for _, write in pipes.values():
+                os.close(write)  # ffmpeg holds its copies: the reader sees the end when ffmpeg exits
         gen = _Run(index, outdir, proc, writer)
         self._gen = gen
         self.sink.generation_started()
         log.info("ffmpeg generation %d started (pid %d, %d renditions)", index, proc.pid, len(self.plan.renditions))
         self._spawn(self._watch(gen))
         self._spawn(self._log_stderr(gen))
+        for name, (read, _) in pipes.items():
+            self._spawn(self._read_parts(gen, name, read))
+
+    async def _read_parts(self, gen: _Run, rendition: str, fd: int) -> None:
+        """Cut one rendition's fragmented MP4 pipe into parts for the sink, as the bytes arrive."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 22)
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+            cutter = FragmentCutter()
+            try:
+                while data := await reader.read(1 << 16):
+                    for fragment in cutter.feed(data):
+                        assert cutter.init is not None
+                        origin = gen.origin_s if gen.origin_s is not None else time.time()
+                        self.sink.part_ready(rendition, cutter.init, fragment, origin)
+            except isobmff.BoxError as exc:
+                log.warning("ffmpeg generation %d: LL parts of %s stopped: %s", gen.index, rendition, exc)
+            finally:
+                transport.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
