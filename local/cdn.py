@@ -3,7 +3,9 @@
 Objects go out with the Cache-Control and Content-Type they were stored with, plus CORS for browser
 players. A miss is a 404 that may be cached for one second only, so a playlist that appears a moment
 later is not hidden behind a cached error. `GET /time` is the CDN's clock (the live MPD's UTCTiming),
-as a CloudFront Function answers it in AWS.
+as a CloudFront Function answers it in AWS. `ll/...` (LL-HLS) is proxied, query string included, to the media
+task's HTTP port, as CloudFront's second origin does in AWS: the origin's status, Content-Type and
+Cache-Control come back unchanged.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
-from botocore.exceptions import ClientError
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from botocore.exceptions import ClientError as BotoClientError
 
 from local.provision import emulator_client
 from local.template import Template
@@ -32,6 +34,9 @@ CORS_HEADERS = {
 # streamforge.media_layout's SERVED_PREFIXES and TIME_PATH (held equal by tests/unit/local/test_cdn_layout.py).
 SERVED_PREFIXES = ("live/", "vod/", "thumbs/")
 TIME_PATH = "time"
+LL_PREFIX = "ll/"  # media_layout.LOW_LATENCY (held equal by the same test)
+LL_TIMEOUT_S = 15.0
+"""Longer than a blocking playlist request is held (3 target durations)."""
 
 
 def media_bucket_of(template: Template) -> str:
@@ -48,13 +53,41 @@ def media_bucket_of(template: Template) -> str:
 
 
 class Cdn:
-    def __init__(self, *, bucket: str, endpoint_url: str) -> None:
+    _http: ClientSession | None = None
+    ll_origin: str | None = None
+
+    def __init__(self, *, bucket: str, endpoint_url: str, ll_origin: str | None = None) -> None:
+        """`ll_origin`: the media task's HTTP base URL (`http://host:8889`), None to answer `ll/` with 404."""
         self.bucket = bucket
         self._s3 = emulator_client("s3", endpoint_url)
+        self.ll_origin = ll_origin.rstrip("/") if ll_origin else None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    async def _low_latency(self, request: web.Request, key: str) -> web.Response:
+        if self.ll_origin is None:
+            return self._error(404, "Not Found")
+        if self._http is None:
+            self._http = ClientSession(timeout=ClientTimeout(total=LL_TIMEOUT_S))
+        url = f"{self.ll_origin}/{key}" + (f"?{request.query_string}" if request.query_string else "")
+        try:
+            async with self._http.request(request.method, url) as origin:
+                body = await origin.read()
+                headers = {**CORS_HEADERS, "X-Cache": "Miss from local-cdn"}
+                for name in ("Content-Type", "Cache-Control"):
+                    if name in origin.headers:
+                        headers[name] = origin.headers[name]
+                return web.Response(status=origin.status, body=body, headers=headers)
+        except (ClientError, TimeoutError) as error:  # the task is gone: the player falls back
+            log.warning("LL-HLS origin error for %s: %s", key, error)
+            return self._error(502, "Bad Gateway")
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{key:.*}", self.handle)
+        app.on_cleanup.append(lambda _: self.close())
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -65,6 +98,8 @@ class Cdn:
         key = request.match_info["key"]
         if key == TIME_PATH:
             return self._time(request)
+        if key.startswith(LL_PREFIX) and ".." not in key.split("/"):
+            return await self._low_latency(request, key)
         if not key.startswith(SERVED_PREFIXES) or ".." in key.split("/"):
             return self._error(404, "Not Found")
         request_args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -77,7 +112,7 @@ class Cdn:
             if request.method == "HEAD":
                 request_args.pop("Range", None)
             obj = await asyncio.to_thread(method, **request_args)
-        except ClientError as error:
+        except BotoClientError as error:
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 502))
             if status == 304:
                 return web.Response(status=304, headers=CORS_HEADERS)

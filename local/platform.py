@@ -78,7 +78,7 @@ class Ports:
     websocket: int = 8085
     web: int = 3000
     emulator: int = 4566
-    whip: int = 8889  # the media task's HTTP port: WHIP ingest
+    whip: int = 8889  # the media task's HTTP port: WHIP ingest and the LL-HLS origin (/ll/, behind the CDN)
     srt: int = 9000  # UDP
     rtmps: int = 1936  # RTMPS with a self-signed certificate
     moto: int = 4567  # beside LocalStack: moto for the services LocalStack lacks
@@ -198,7 +198,8 @@ class LocalPlatform:
         http = HttpGateway(load_http_api(self.template, endpoint_url=self.endpoints.of("cognito-idp")), self.runtime,
                            extra_routes={("GET", "/health"): self.health, **docs.routes()}, edge=edge)
         self.ws_gateway = WebSocketGateway(load_websocket_api(self.template), self.runtime)
-        cdn = Cdn(bucket=media_bucket_of(self.template), endpoint_url=self.endpoints.of("s3"))
+        cdn = Cdn(bucket=media_bucket_of(self.template), endpoint_url=self.endpoints.of("s3"),
+                  ll_origin=f"http://{LOOPBACK}:{self.config.ports.whip}" if self.config.with_media else None)
         ports = self.config.ports
         await self._serve(http.app(), ports.api)
         await self._serve(self.ws_gateway.app(), ports.websocket)

@@ -114,6 +114,9 @@ class StreamDetail(StreamSummary):
     current_session_id: str | None
     reconnect_grace_s: int | None
     dvr_window_s: int | None
+    ll_playback_url: str = Field(description="Low-Latency HLS master (RFC 8216bis parts and blocking playlist "
+                                 "reload, ~0.5 s parts), served by the ingesting media task through the CDN; 404 "
+                                 "while the stream is not live. Players without LL-HLS use `playback_url`")
     renditions: list[Rendition]
     ingest_health: IngestHealth | None
     ingest: IngestUrls

@@ -13,7 +13,7 @@ from streamforge.events import EventPublisher, StreamUpdated, utc_now_iso
 from streamforge.observability import logger
 from streamforge.pagination import decode_cursor, encode_cursor
 from streamforge.streams import EVENT_SEQ, SessionStatus, StreamStatus, effective_viewer_count, status_of
-from streamforge.urls import dash_url, dvr_url, playback_url, thumbnail_url, vod_url
+from streamforge.urls import dash_url, dvr_url, ll_playback_url, playback_url, thumbnail_url, vod_url
 
 from metadata.repository import LIST_KEYS, StreamNotFound, StreamRepository
 
@@ -182,6 +182,7 @@ class StreamService:
             "current_session_id": stream.get("current_session_id"),
             "reconnect_grace_s": stream.get("reconnect_grace_s"),
             "dvr_window_s": stream.get("dvr_window_s"),
+            "ll_playback_url": ll_playback_url(self._urls.cdn_base_url, stream["stream_id"]),
             "renditions": stream.get("renditions", []),
             "ingest_health": stream.get("ingest_health"),
             # The passphrase itself is never returned: only whether SRT callers need one.

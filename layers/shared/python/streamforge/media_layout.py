@@ -24,6 +24,10 @@ from __future__ import annotations
 import posixpath
 
 LIVE = "live"
+LOW_LATENCY = "ll"
+"""Path prefix of the LL-HLS origin (ARCHITECTURE §6b): `ll/{stream_id}/master.m3u8` and
+`ll/{stream_id}/{rendition}/index.m3u8` are served from the ingesting media task's memory, never from the bucket.
+The CDN forwards `ll/*` to the media tasks (query string included)."""
 VOD = "vod"
 THUMBS = "thumbs"
 SERVED_PREFIXES = (f"{LIVE}/", f"{VOD}/", f"{THUMBS}/")
@@ -50,6 +54,11 @@ segments and numbered thumbnails. Manifests never match them."""
 
 def live_dir(stream_id: str) -> str:
     return f"{LIVE}/{stream_id}"
+
+
+def ll_master_path(stream_id: str) -> str:
+    """The LL-HLS master's path on the CDN (not a bucket key)."""
+    return f"{LOW_LATENCY}/{stream_id}/{MASTER_PLAYLIST}"
 
 
 def live_master_key(stream_id: str) -> str:

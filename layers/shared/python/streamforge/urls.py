@@ -14,6 +14,12 @@ def playback_url(cdn_base_url: str, stream_id: str) -> str:
     return _cdn(cdn_base_url, media_layout.live_master_key(stream_id))
 
 
+def ll_playback_url(cdn_base_url: str, stream_id: str) -> str:
+    """The Low-Latency HLS master (RFC 8216bis parts, blocking reload), from the ingesting media task through the
+    CDN; 404 while the stream is not live on a task. Players without LL-HLS use `playback_url`."""
+    return _cdn(cdn_base_url, media_layout.ll_master_path(stream_id))
+
+
 def dvr_url(cdn_base_url: str, stream_id: str) -> str:
     """The live HLS master of the rewind window (a player can seek back up to `dvr_window_s`)."""
     return _cdn(cdn_base_url, media_layout.live_dvr_master_key(stream_id))
