@@ -44,6 +44,12 @@ function viewerId() {
   return id;
 }
 
+// Low-latency HLS: hls.js takes its target latency from the playlist's PART-HOLD-BACK only when no
+// liveSyncDuration* option is set, and plays up to this much faster to catch up when it falls behind.
+const LOW_LATENCY_CONFIG = { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, enableWorker: true };
+const STANDARD_CONFIG = { lowLatencyMode: false, liveSyncDurationCount: 3, enableWorker: true };
+const LATENCY_KEY = "streamforge.latency_mode";
+
 class Player {
   constructor(video, setState) {
     this.video = video;
@@ -54,13 +60,19 @@ class Player {
     this.retries = 0;
     this.retryTimer = null;
     this.nativeError = null;
+    this.engine = "hls";
+    // Called when the LL origin cannot answer: the player then plays this URL (the plain playlists) instead.
+    this.fallback = null;
   }
 
-  async start(url, engine = "hls") {
+  // `engine`: "hls", "ll" (hls.js in low-latency mode; native players get `fallbackUrl`) or "dash".
+  async start(url, engine = "hls", fallbackUrl = null) {
     // Set for as long as this URL is starting or playing, so repeated calls (socket and poll) attach once.
     if (this.url === url) return;
     this.stop();
     this.url = url;
+    this.engine = engine;
+    this.fallbackUrl = fallbackUrl;
     this.retries = 0;
     this.setState("loading");
     this.video.dataset.engine = engine;
@@ -77,6 +89,7 @@ class Player {
     if (Hls && Hls.isSupported()) {
       this.attachHls(Hls);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
+      if (engine === "ll" && fallbackUrl) this.url = fallbackUrl; // Safari/AVPlayer: the plain playlists
       this.attachNative();
     } else {
       this.fail("this browser cannot play HLS");
@@ -84,13 +97,19 @@ class Player {
   }
 
   attachHls(Hls) {
-    const hls = new Hls({ liveSyncDurationCount: 3, enableWorker: true });
+    const hls = new Hls(this.engine === "ll" ? LOW_LATENCY_CONFIG : STANDARD_CONFIG);
     this.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal || this.hls !== hls) return;
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
         hls.recoverMediaError();
+      } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR && this.engine === "ll" && this.fallbackUrl) {
+        // The LL origin is the ingesting task: if it cannot answer (not live there, or the task died),
+        // the plain playlists in the bucket still can.
+        const url = this.fallbackUrl;
+        if (this.fallback) this.fallback();
+        this.start(url, "hls");
       } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR && this.retries < MAX_LOAD_RETRIES) {
         // Usually the playlist is not written yet: start over shortly.
         this.retries += 1;
@@ -214,12 +233,20 @@ export function renderWatch(main, streamId) {
       toggle.setAttribute("aria-pressed", String(engine === "dash"));
       if (stream) apply(stream);
     } }, "DASH");
+  const latencyMode = h("select", { id: "latency-mode", "aria-label": "Latency" },
+    h("option", { value: "low" }, "Low latency"), h("option", { value: "standard" }, "Standard"));
+  latencyMode.value = localStorage.getItem(LATENCY_KEY) === "standard" ? "standard" : "low";
+  latencyMode.addEventListener("change", () => {
+    localStorage.setItem(LATENCY_KEY, latencyMode.value);
+    if (stream) apply(stream);
+  });
   const events = h("p", { class: "muted", id: "stream-events", "aria-live": "polite" });
   main.replaceChildren(h("article", { class: "watch" },
     title, owner, h("p", { class: "meta" }, status, " ", viewers), video,
-    h("p", { class: "meta" }, toggle, " ", toLive, " ", behind), notice, events));
+    h("p", { class: "meta" }, latencyMode, " ", toggle, " ", toLive, " ", behind), notice, events));
 
   const player = new Player(video, (state) => { video.dataset.state = state; });
+  player.fallback = () => { latencyMode.value = "standard"; };
   // The viewer session: its token goes with every heartbeat, and is renewed before it expires.
   const viewer = { token: null, renewAt: 0, starting: null };
   let stream = null;
@@ -245,8 +272,12 @@ export function renderWatch(main, streamId) {
     } else {
       notice.textContent = stream.status === "reconnecting" ? "The broadcaster is reconnecting…" : "";
       // hls.js plays the rewind window's master when the stream has one, so the seek bar can go back.
+      // Low latency (the default) plays the LL-HLS master; "standard" the rewind window's master, so the
+      // seek bar can go back.
+      const plain = stream.dvr_url || stream.playback_url;
       if (engine === "dash" && stream.dash_url) player.start(stream.dash_url, "dash");
-      else player.start(stream.dvr_url || stream.playback_url, "hls");
+      else if (latencyMode.value === "low" && stream.ll_playback_url) player.start(stream.ll_playback_url, "ll", plain);
+      else player.start(plain, "hls");
     }
   };
   const reload = () => guarded(async () => apply(await api.stream(streamId)));
