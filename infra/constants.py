@@ -119,6 +119,14 @@ RTMPS_PORT: Final = 443
 RTMP_APP: Final = "live"
 # The media task's HTTP port (WHIP signalling), its TLS listener on the NLB, and SRT (UDP).
 MEDIA_HTTP_PORT: Final = 8889
+INGEST_LOAD_BALANCER: Final = "MediaIngestLoadBalancer48F7E745"
+"""The NLB's logical id, pinned to the one CDK first gave it (so deployed stacks keep their NLB)."""
+LL_PATH_PATTERN: Final = "ll/*"
+"""CloudFront's behaviour for the LL-HLS origin (the media tasks' HTTP port): streamforge.media_layout.LOW_LATENCY."""
+LL_QUERY_STRINGS: Final = ("_HLS_msn", "_HLS_part", "_HLS_skip")
+"""The delivery directives (RFC 8216bis §6.2.5.1) a blocking playlist request carries: the LL cache key."""
+LL_ORIGIN_SECRET_HEADER: Final = "X-StreamForge-Origin-Verify"
+"""Sent by CloudFront to the LL origin; the media task answers /ll/ only with it (streamforge_media.llorigin)."""
 WHIP_TLS_PORT: Final = 8443
 SRT_PORT: Final = 9000
 # WebRTC media: aioice's ephemeral UDP ports, pinned with net.ipv4.ip_local_port_range (inclusive).

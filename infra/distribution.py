@@ -3,16 +3,20 @@
 Manifests (playlists, MPDs) change every segment, so they are cached for at most 2 s; segments, init segments and
 numbered thumbnails are written once (their names start with a session id) and cached for a year. `/time` is the
 CDN's clock, answered by a CloudFront Function: the live MPD's UTCTiming points at it (docs/packaging.md).
+`ll/*` (LL-HLS) goes to a second origin, the media tasks' HTTP listener on the NLB, with a secret header only
+CloudFront sends; its cache key holds the blocking-reload query strings and honours the origin's Cache-Control
+(short for playlists, a year for parts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Fn
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import constants as c
@@ -34,7 +38,10 @@ LATEST_THUMBNAIL_PATTERN = "thumbs/*/latest.jpg"
 PLAYLIST_MAX_TTL = Duration.seconds(2)
 SEGMENT_TTL = Duration.days(365)
 ERROR_CACHING_TTL = Duration.seconds(1)
-CDN_ERROR_STATUSES = (403, 404, 500, 502, 503, 504)
+CDN_ERROR_STATUSES = (400, 403, 404, 500, 502, 503, 504)
+LL_MAX_TTL = Duration.days(365)
+LL_READ_TIMEOUT = Duration.seconds(30)
+"""Longer than a blocking playlist request is held (3 target durations)."""
 
 CDN_TLS_REASON = (
     "The distribution uses the default *.cloudfront.net certificate (no custom domain is configured), for which "
@@ -107,9 +114,48 @@ class MediaDistribution(Construct):
                 compress=compress,
             )
 
-        # Order matters: the first matching pattern wins, so the thumbnail that is rewritten comes first.
+        # The LL origin is the media service's NLB, built after this construct (it needs the bucket and this
+        # distribution's name): named by its pinned logical id, which CloudFormation orders after the NLB.
+        self.ll_origin_secret = secretsmanager.Secret(
+            self,
+            "LowLatencyOriginSecret",
+            description="Sent by CloudFront to the media tasks' LL-HLS origin, which answers no request without it",
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=40),
+        )
+        suppress(self.ll_origin_secret, "AwsSolutions-SMG4",
+                 "A shared header value between CloudFront and the media tasks; rotating it needs both redeployed.")
+        ll_origin = origins.HttpOrigin(
+            Fn.get_att(c.INGEST_LOAD_BALANCER, "DNSName").to_string(),
+            protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+            http_port=c.MEDIA_HTTP_PORT,
+            origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+            read_timeout=LL_READ_TIMEOUT,
+            custom_headers={c.LL_ORIGIN_SECRET_HEADER: self.ll_origin_secret.secret_value.unsafe_unwrap()},
+        )
+        ll_policy = cloudfront.CachePolicy(
+            self,
+            "LowLatencyCachePolicy",
+            min_ttl=Duration.seconds(0),
+            default_ttl=Duration.seconds(0),
+            max_ttl=LL_MAX_TTL,
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.allow_list(*c.LL_QUERY_STRINGS),
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )
+
+        # Order matters: the first matching pattern wins, so the LL origin's paths (playlists and parts too) and
+        # the thumbnail that is rewritten come first.
         additional: dict[str, cloudfront.BehaviorOptions] = {
-            LATEST_THUMBNAIL_PATTERN: behavior(playlists, compress=False)
+            c.LL_PATH_PATTERN: cloudfront.BehaviorOptions(
+                origin=ll_origin,
+                cache_policy=ll_policy,
+                response_headers_policy=cors_headers,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD_OPTIONS,
+                compress=True,
+            ),
+            LATEST_THUMBNAIL_PATTERN: behavior(playlists, compress=False),
         }
         additional |= {pattern: behavior(playlists, compress=True) for pattern in PLAYLIST_PATTERNS}
         additional |= {pattern: behavior(segments, compress=False) for pattern in IMMUTABLE_PATTERNS}
@@ -141,6 +187,10 @@ class MediaDistribution(Construct):
         pin_logical_id(self.distribution, c.MEDIA_DISTRIBUTION)
         suppress_public_cdn_findings(self.distribution)
         suppress(self.distribution, "AwsSolutions-CFR2", CDN_WAF_REASON)
+        suppress(self.distribution, "AwsSolutions-CFR5",
+                 "The LL-HLS origin is the NLB's plain HTTP listener: CloudFront cannot validate a certificate for "
+                 "the NLB's generated DNS name. Its content is the same public media; the secret origin header "
+                 "keeps viewers from bypassing the CDN (a custom origin domain with a certificate would remove this).")
 
     @property
     def base_url(self) -> str:
@@ -159,3 +209,4 @@ class MediaDistribution(Construct):
             enable_accept_encoding_gzip=True,
             enable_accept_encoding_brotli=True,
         )
+

@@ -21,10 +21,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import constants as c
-from infra.support import repo_path, suppress
+from infra.support import pin_logical_id, repo_path, suppress
 
 # The image is built from the repository root (it needs layers/shared/python and media_tasks); everything
 # else stays out of the staged build context. Docker ignore syntax: exclude all, then re-include.
@@ -64,6 +65,7 @@ class MediaService(Construct):
         cpu_target_percent: int,
         rtmps_certificate_arn: str | None,
         log_retention: logs.RetentionDays,
+        ll_origin_secret: secretsmanager.ISecret,
     ) -> None:
         super().__init__(scope, construct_id)
         self.whip_tls = bool(rtmps_certificate_arn)
@@ -127,6 +129,8 @@ class MediaService(Construct):
                 # The task's public IP reaches the answer as a server-reflexive candidate (1:1 NAT keeps ports).
                 "STREAMFORGE_WHIP_ICE_SERVERS": str(self.node.try_get_context("whipIceServers") or c.WHIP_ICE_SERVERS),
             },
+            # The LL-HLS origin answers only requests bearing this (CloudFront's origin header).
+            secrets={"STREAMFORGE_LL_ORIGIN_SECRET": ecs.Secret.from_secrets_manager(ll_origin_secret)},
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix="media", log_group=logs.LogGroup(self, "TaskLogs", retention=log_retention)
             ),
@@ -196,6 +200,7 @@ class MediaService(Construct):
             security_groups=[nlb_security_group],
             cross_zone_enabled=True,
         )
+        pin_logical_id(self.load_balancer, c.INGEST_LOAD_BALANCER)  # CloudFront's LL origin names it
         self._log_access(log_bucket, prefix="nlb/ingest")
 
         target_group = elbv2.NetworkTargetGroup(

@@ -84,6 +84,7 @@ class StreamForgeStack(Stack):
             cpu_target_percent=settings.media_cpu_target_percent,
             rtmps_certificate_arn=settings.rtmps_certificate_arn,
             log_retention=settings.log_retention,
+            ll_origin_secret=distribution.ll_origin_secret,
         )
         notifications = Notifications(
             self,

@@ -59,6 +59,9 @@ class MediaConfig:
     http_host: str = "0.0.0.0"
     http_port: int = 8889
     whip: WhipSettings = field(default_factory=WhipSettings)
+    # The LL-HLS origin on the HTTP port (/ll/...) answers only requests bearing this value in
+    # `llorigin.ORIGIN_SECRET_HEADER` (CloudFront's origin header); "" (locally): any request.
+    ll_origin_secret: str = ""
     # SRT listener (UDP); -1 turns it off.
     srt_host: str = "0.0.0.0"
     srt_port: int = 9000
@@ -173,6 +176,7 @@ class MediaConfig:
             http_host=env.get("MEDIA_HTTP_HOST", "0.0.0.0"),
             http_port=number("MEDIA_HTTP_PORT", 8889, -1, 65535, int),
             whip=whip,
+            ll_origin_secret=env.get("STREAMFORGE_LL_ORIGIN_SECRET", ""),
             srt_host=env.get("SRT_HOST", "0.0.0.0"),
             srt_port=number("SRT_PORT", 9000, -1, 65535, int),
             srt=srt,

@@ -8,7 +8,8 @@ Routes (on the same aiohttp application as WHIP, port 8889):
     GET /ll/{stream_id}/{rendition}/s{msn}.m4s          a completed segment of the window
     GET /ll/{stream_id}/{rendition}/init{g}.mp4         a generation's CMAF header
 
-Answers: 400 for a malformed or too-far `_HLS_msn` (more than one segment ahead), 503 when a blocking request
+Behind CloudFront, every request must carry `ORIGIN_SECRET_HEADER` with the configured secret (else 403): the
+HTTP port is public for WHIP, the LL origin is for the CDN only. Answers: 400 for a malformed or too-far `_HLS_msn` (more than one segment ahead), 503 when a blocking request
 is not satisfied within three target durations, 404 for a stream this task does not ingest or a part that
 has left the window. Playlists are cacheable for one part target (the CDN keys on the query); parts,
 segments and init segments are immutable.
@@ -16,6 +17,7 @@ segments and init segments are immutable.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ from streamforge_media.segment_format import SegmentFormat
 log = logging.getLogger(__name__)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+ORIGIN_SECRET_HEADER = "X-StreamForge-Origin-Verify"
+"""What CloudFront sends the origin (infra.constants.LL_ORIGIN_SECRET_HEADER, held equal by a test)."""
 _PART = re.compile(r"p(\d{1,12})\.m4s")
 _SEGMENT = re.compile(r"s(\d{1,12})\.m4s")
 _INIT = re.compile(r"init(\d{1,6})\.mp4")
@@ -94,8 +98,10 @@ class LowLatencyStream:
 class LowLatencyOrigin:
     """The streams this task serves as LL-HLS, by stream id, and their HTTP routes."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: str = "") -> None:
+        """`secret`: the value `ORIGIN_SECRET_HEADER` must carry ("" accepts any request)."""
         self.streams: dict[str, LowLatencyStream] = {}
+        self.secret = secret
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/ll/{stream_id}/master.m3u8", self.master)
@@ -103,6 +109,8 @@ class LowLatencyOrigin:
         app.router.add_get("/ll/{stream_id}/{rendition}/{name}", self.media)
 
     def _stream(self, request: web.Request) -> LowLatencyStream:
+        if self.secret and not hmac.compare_digest(request.headers.get(ORIGIN_SECRET_HEADER, ""), self.secret):
+            raise web.HTTPForbidden(text="the LL-HLS origin answers the CDN only\n")
         stream = self.streams.get(request.match_info["stream_id"])
         if stream is None:
             raise web.HTTPNotFound(text="stream not ingested here\n")

@@ -108,7 +108,7 @@ class SessionManager:
         self.upload_executor = upload_executor
         self.transcoder_factory = transcoder_factory or ffmpeg_transcoder_factory(config.encoder, config.ffmpeg_bin)
         self.streams: dict[str, BroadcastSession] = {}
-        self.low_latency = LowLatencyOrigin()
+        self.low_latency = LowLatencyOrigin(config.ll_origin_secret)
         """The LL-HLS state of the streams this task ingests, served on its HTTP port."""
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()

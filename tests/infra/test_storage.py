@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from infra import constants as c
 from tests.infra.conftest import Synth, mentions
 
 pytestmark = pytest.mark.infra
@@ -87,7 +88,7 @@ def test_cdn_caches_playlists_briefly_and_segments_for_long(synth: Synth) -> Non
 
 def test_cdn_uses_origin_access_control_and_cors_headers(synth: Synth) -> None:
     config = synth.resources["MediaDistribution"]["Properties"]["DistributionConfig"]
-    (origin,) = config["Origins"]
+    (origin,) = [o for o in config["Origins"] if "S3OriginConfig" in o]  # the other is the LL-HLS origin
     oac_id = origin["OriginAccessControlId"]["Fn::GetAtt"][0]
     assert synth.resources[oac_id]["Type"] == "AWS::CloudFront::OriginAccessControl"
     assert origin["S3OriginConfig"].get("OriginAccessIdentity", "") == ""
@@ -105,3 +106,33 @@ def test_dashboard_has_its_own_private_bucket_and_distribution(synth: Synth) -> 
     assert "OriginAccessControlId" in config["Origins"][0]
     (deployment,) = synth.of_type("Custom::CDKBucketDeployment").values()
     assert deployment["Properties"]["DestinationBucketName"] == {"Ref": "DashboardBucket"}
+
+
+def test_ll_behaviour_keys_on_the_blocking_reload_queries_and_reaches_the_tasks_with_a_secret(synth: Synth) -> None:
+    from streamforge_media.llorigin import ORIGIN_SECRET_HEADER
+
+    config = synth.resources["MediaDistribution"]["Properties"]["DistributionConfig"]
+    patterns = [b["PathPattern"] for b in config["CacheBehaviors"]]
+    assert patterns[0] == "ll/*"  # before *.m3u8 and *.m4s, which would otherwise take its playlists and parts
+    ll = config["CacheBehaviors"][0]
+    key = synth.resources[ll["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
+    query = key["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"]
+    assert query["QueryStringBehavior"] == "whitelist"
+    assert sorted(query["QueryStrings"]) == ["_HLS_msn", "_HLS_part", "_HLS_skip"]
+    # The origin's Cache-Control rules: nothing cached without one, a year allowed for parts.
+    assert key["MinTTL"] == 0 and key["DefaultTTL"] == 0 and key["MaxTTL"] >= 86400
+    origin = next(o for o in config["Origins"] if o["Id"] == ll["TargetOriginId"])
+    assert origin["DomainName"] == {"Fn::GetAtt": [c.INGEST_LOAD_BALANCER, "DNSName"]}
+    assert synth.resources[c.INGEST_LOAD_BALANCER]["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+    assert origin["CustomOriginConfig"]["HTTPPort"] == c.MEDIA_HTTP_PORT
+    assert origin["CustomOriginConfig"]["OriginReadTimeout"] >= 20  # longer than a blocked request
+    (header,) = origin["OriginCustomHeaders"]
+    assert header["HeaderName"] == c.LL_ORIGIN_SECRET_HEADER == ORIGIN_SECRET_HEADER
+    secret_id = header["HeaderValue"]["Fn::Join"][1][1]["Ref"]
+    assert synth.resources[secret_id]["Type"] == "AWS::SecretsManager::Secret"
+    # The task gets the same secret, so the origin answers CloudFront only.
+    (task,) = synth.of_type("AWS::ECS::TaskDefinition").values()
+    secrets = {s["Name"]: s["ValueFrom"] for cd in task["Properties"]["ContainerDefinitions"]
+               for s in cd.get("Secrets", [])}
+    assert secrets["STREAMFORGE_LL_ORIGIN_SECRET"] == {"Ref": secret_id}
+    assert 400 in {e["ErrorCode"] for e in config["CustomErrorResponses"]}  # not CloudFront's default 10 s

@@ -139,3 +139,19 @@ def test_fragment_durations_stay_under_the_part_target() -> None:
 def test_tee_target_escapes_paths_and_values() -> None:
     target = tee_target([({"f": "hls", "hls_time": "2"}, "/tmp/a:b/index.m3u8"), ({"f": "mp4"}, "pipe:5")])
     assert target == r"[f=hls:hls_time=2]/tmp/a\:b/index.m3u8|[f=mp4]pipe\:5"
+
+
+def test_the_origin_answers_only_requests_with_the_cdn_secret() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from streamforge_media.llorigin import ORIGIN_SECRET_HEADER, LowLatencyOrigin
+
+    async def scenario() -> list[int]:
+        app = web.Application()
+        LowLatencyOrigin("s3cret").add_routes(app)
+        async with TestClient(TestServer(app)) as client:
+            statuses = []
+            for headers in ({}, {ORIGIN_SECRET_HEADER: "wrong"}, {ORIGIN_SECRET_HEADER: "s3cret"}):
+                statuses.append((await client.get("/ll/st_a/720p/index.m3u8", headers=headers)).status)
+            return statuses
+    assert run(scenario()) == [403, 403, 404]  # 404: a stream this task does not ingest
