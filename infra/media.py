@@ -269,6 +269,8 @@ class MediaService(Construct):
             self._listen(nlb_security_group, port=c.MEDIA_HTTP_PORT, protocol=elbv2.Protocol.TCP,
                          target_group=whip_targets)
         self.service.connections.allow_from(nlb_security_group, ec2.Port.tcp(c.MEDIA_HTTP_PORT), "WHIP from the NLB")
+        # A task asked for a stream another task ingests forwards the LL-HLS request there.
+        self.service.connections.allow_internally(ec2.Port.tcp(c.MEDIA_HTTP_PORT), "LL-HLS forwarding between tasks")
         nlb_security_group.add_egress_rule(task_group, ec2.Port.tcp(c.MEDIA_HTTP_PORT), "WHIP to the media tasks")
 
         srt_targets = elbv2.NetworkTargetGroup(

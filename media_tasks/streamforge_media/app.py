@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 import ssl
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
@@ -23,6 +26,27 @@ from streamforge_media.store import DynamoStreamStore
 log = logging.getLogger("streamforge_media")
 
 UPLOAD_THREADS = 16
+ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
+
+
+def task_host(environ: dict[str, str] | None = None) -> str:
+    """The address other tasks reach this one at: `STREAMFORGE_TASK_HOST`, else the task's private IPv4 from the
+    ECS task metadata endpoint (v4, `Networks[].IPv4Addresses`), else the loopback (one local task)."""
+    env = os.environ if environ is None else environ
+    if env.get("STREAMFORGE_TASK_HOST"):
+        return env["STREAMFORGE_TASK_HOST"]
+    metadata = env.get(ECS_METADATA_ENV)
+    if metadata:
+        try:
+            with urllib.request.urlopen(f"{metadata}/task", timeout=2) as response:  # the link-local metadata endpoint
+                task = json.load(response)
+            for container in task.get("Containers", []):
+                for network in container.get("Networks", []):
+                    if network.get("IPv4Addresses"):
+                        return str(network["IPv4Addresses"][0])
+        except (OSError, ValueError) as exc:
+            log.warning("no task address from the ECS metadata endpoint: %s", exc)
+    return "127.0.0.1"
 
 
 class MediaTask:
@@ -70,6 +94,8 @@ class MediaTask:
             site = web.TCPSite(self.http, config.http_host, config.http_port)
             await site.start()
             self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            host = await asyncio.to_thread(task_host)
+            self.manager.address = f"http://{host}:{self.http_port}"
             log.info("WHIP ingest and the LL-HLS origin ready on http://%s:%d (/whip/{stream_id}, /ll/{stream_id}/)",
                      config.http_host, self.http_port)
         if self.srt is not None:

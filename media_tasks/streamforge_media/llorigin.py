@@ -3,16 +3,21 @@
 Routes (on the same aiohttp application as WHIP, port 8889):
 
     GET /ll/{stream_id}/master.m3u8                     master playlist of the LL media playlists
-    GET /ll/{stream_id}/{rendition}/index.m3u8          LL media playlist; `_HLS_msn`/`_HLS_part` block (§6.2.5.2)
+    GET /ll/{stream_id}/{rendition}/index.m3u8          LL media playlist; `_HLS_msn`/`_HLS_part` block
+                                                        (RFC 8216bis §6.2.5.2)
     GET /ll/{stream_id}/{rendition}/p{n}.m4s            a part; the next one (the PRELOAD-HINT) blocks until made
     GET /ll/{stream_id}/{rendition}/s{msn}.m4s          a completed segment of the window
     GET /ll/{stream_id}/{rendition}/init{g}.mp4         a generation's CMAF header
 
-Behind CloudFront, every request must carry `ORIGIN_SECRET_HEADER` with the configured secret (else 403): the
-HTTP port is public for WHIP, the LL origin is for the CDN only. Answers: 400 for a malformed or too-far `_HLS_msn` (more than one segment ahead), 503 when a blocking request
-is not satisfied within three target durations, 404 for a stream this task does not ingest or a part that
-has left the window. Playlists are cacheable for one part target (the CDN keys on the query); parts,
-segments and init segments are immutable.
+A request for a stream another task ingests is forwarded to that task (`locate` finds its address, recorded
+beside the ingest lease) with `FORWARDED_HEADER`, and a forwarded request is never forwarded again. Behind
+CloudFront, every request must carry `ORIGIN_SECRET_HEADER` with the configured secret (else 403): the
+HTTP port is public for WHIP, the LL origin is for the CDN only.
+
+Answers: 400 for a malformed or too-far `_HLS_msn` (more than one segment ahead), 503 when a blocking request
+is not satisfied within three target durations, 404 for a stream no task ingests or a part that has left the
+window, 502 when the ingesting task does not answer a forwarded request. Playlists are cacheable for one part
+target (the CDN keys on the query); parts, segments and init segments are immutable.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from streamforge_media import hls
 from streamforge_media.ladder import Rendition
@@ -34,6 +40,11 @@ log = logging.getLogger(__name__)
 IMMUTABLE = "public, max-age=31536000, immutable"
 ORIGIN_SECRET_HEADER = "X-StreamForge-Origin-Verify"
 """What CloudFront sends the origin (infra.constants.LL_ORIGIN_SECRET_HEADER, held equal by a test)."""
+FORWARDED_HEADER = "X-StreamForge-Forwarded"
+FORWARD_TIMEOUT_S = 15.0
+"""Longer than a blocking request is held (3 target durations)."""
+Locate = Callable[[str], Awaitable[str | None]]
+"""Stream id -> the HTTP base URL of the task ingesting it, None if none (or this one)."""
 _PART = re.compile(r"p(\d{1,12})\.m4s")
 _SEGMENT = re.compile(r"s(\d{1,12})\.m4s")
 _INIT = re.compile(r"init(\d{1,6})\.mp4")
@@ -98,19 +109,52 @@ class LowLatencyStream:
 class LowLatencyOrigin:
     """The streams this task serves as LL-HLS, by stream id, and their HTTP routes."""
 
-    def __init__(self, secret: str = "") -> None:
-        """`secret`: the value `ORIGIN_SECRET_HEADER` must carry ("" accepts any request)."""
+    def __init__(self, secret: str = "", locate: Locate | None = None) -> None:
+        """`secret`: the value `ORIGIN_SECRET_HEADER` must carry ("" accepts any request); `locate`: where
+        requests for streams ingested elsewhere go (None: they get 404)."""
         self.streams: dict[str, LowLatencyStream] = {}
         self.secret = secret
+        self.locate = locate
+        self._http: ClientSession | None = None
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/ll/{stream_id}/master.m3u8", self.master)
-        app.router.add_get("/ll/{stream_id}/{rendition}/index.m3u8", self.playlist)
-        app.router.add_get("/ll/{stream_id}/{rendition}/{name}", self.media)
+        app.router.add_get("/ll/{stream_id}/master.m3u8", self._here_or_forwarded(self.master))
+        app.router.add_get("/ll/{stream_id}/{rendition}/index.m3u8", self._here_or_forwarded(self.playlist))
+        app.router.add_get("/ll/{stream_id}/{rendition}/{name}", self._here_or_forwarded(self.media))
+        app.on_cleanup.append(lambda _: self.close())
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def _here_or_forwarded(self, handler: Callable[[web.Request], Awaitable[web.Response]]) \
+            -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            if self.secret and not hmac.compare_digest(request.headers.get(ORIGIN_SECRET_HEADER, ""), self.secret):
+                raise web.HTTPForbidden(text="the LL-HLS origin answers the CDN only\n")
+            if request.match_info["stream_id"] not in self.streams and self.locate is not None \
+                    and FORWARDED_HEADER not in request.headers:
+                address = await self.locate(request.match_info["stream_id"])
+                if address:
+                    return await self._forward(request, address)
+            return await handler(request)
+        return handle
+
+    async def _forward(self, request: web.Request, address: str) -> web.Response:
+        """The same request, answered by the task at `address`: status, body, Content-Type, Cache-Control."""
+        if self._http is None:
+            self._http = ClientSession(timeout=ClientTimeout(total=FORWARD_TIMEOUT_S))
+        headers = {FORWARDED_HEADER: "1", **({ORIGIN_SECRET_HEADER: self.secret} if self.secret else {})}
+        try:
+            async with self._http.get(f"{address.rstrip('/')}{request.path_qs}", headers=headers) as answer:
+                body = await answer.read()
+                kept = {k: answer.headers[k] for k in ("Content-Type", "Cache-Control") if k in answer.headers}
+                return web.Response(status=answer.status, body=body, headers=kept)
+        except (ClientError, TimeoutError) as exc:
+            log.warning("could not forward %s to %s: %s", request.path, address, exc)
+            raise web.HTTPBadGateway(text="the ingesting task did not answer\n") from None
 
     def _stream(self, request: web.Request) -> LowLatencyStream:
-        if self.secret and not hmac.compare_digest(request.headers.get(ORIGIN_SECRET_HEADER, ""), self.secret):
-            raise web.HTTPForbidden(text="the LL-HLS origin answers the CDN only\n")
         stream = self.streams.get(request.match_info["stream_id"])
         if stream is None:
             raise web.HTTPNotFound(text="stream not ingested here\n")

@@ -108,7 +108,9 @@ class SessionManager:
         self.upload_executor = upload_executor
         self.transcoder_factory = transcoder_factory or ffmpeg_transcoder_factory(config.encoder, config.ffmpeg_bin)
         self.streams: dict[str, BroadcastSession] = {}
-        self.low_latency = LowLatencyOrigin(config.ll_origin_secret)
+        self.low_latency = LowLatencyOrigin(config.ll_origin_secret, self.locate_ingest)
+        self.address = ""
+        """This task's HTTP base URL as other tasks reach it (set once the HTTP server listens), in its leases."""
         """The LL-HLS state of the streams this task ingests, served on its HTTP port."""
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -128,6 +130,14 @@ class SessionManager:
             await self.call(self.events.publish, event)
         except Exception:  # an event lost must not take the stream down
             log.exception("could not publish %s for %s", event.DETAIL_TYPE, event.stream_id)
+
+    async def locate_ingest(self, stream_id: str) -> str | None:
+        """The HTTP base URL of the other task whose lease on `stream_id` runs now, else None."""
+        record = await self.call(self.store.get_stream, stream_id)
+        if record is None or not record.ingest_address or record.ingest_lease_until < time.time() \
+                or record.ingest_address == self.address:
+            return None
+        return record.ingest_address
 
     async def start_publish(self, stream_key: str, control: Disconnector) -> MediaSink | None:
         return (await self.admit(stream_key, control)).sink
@@ -236,7 +246,7 @@ class BroadcastSession:
         self.workdir = self.config.work_dir / stream_id / self.session_id
 
     def _lease(self) -> IngestLease:
-        return IngestLease(self.config.task_id, time.time(), self.config.ingest_lease_s)
+        return IngestLease(self.config.task_id, time.time(), self.config.ingest_lease_s, self.manager.address)
 
     async def begin(self) -> bool:
         """Start the session; False (nothing written) when another media task is ingesting this stream."""

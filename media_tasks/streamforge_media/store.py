@@ -42,6 +42,9 @@ class StreamRecord:
     dvr_window_s: int | None = None
     # When the stream's last session ended (ISO 8601 UTC); None: it has never been broadcast.
     last_ended_at: str | None = None
+    # The ingesting task's LL-HLS origin (`http://ip:port`) while its lease runs (epoch seconds), else None.
+    ingest_address: str | None = None
+    ingest_lease_until: float = 0.0
 
     @property
     def broadcast_before(self) -> bool:
@@ -57,6 +60,8 @@ class IngestLease:
     owner: str
     now: float
     duration_s: float
+    address: str = ""
+    """The owner's HTTP base URL (`http://10.0.1.5:8889`), where other tasks forward its LL-HLS requests."""
 
     @property
     def until(self) -> float:
@@ -134,7 +139,9 @@ class DynamoStreamStore:
                             int(grace) if grace is not None else None, bool(item.get("record", True)),
                             str(item["srt_passphrase"]) if item.get("srt_passphrase") else None,
                             int(item["dvr_window_s"]) if item.get("dvr_window_s") is not None else None,
-                            str(item["last_ended_at"]) if item.get("last_ended_at") else None)
+                            str(item["last_ended_at"]) if item.get("last_ended_at") else None,
+                            str(item["ingest_address"]) if item.get("ingest_address") else None,
+                            float(item.get("ingest_lease_until", 0)))
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         self._update(self.keys_table, {"key_hash": key_hash}, "SET last_used_at = :at",
@@ -144,14 +151,15 @@ class DynamoStreamStore:
         claim = {
             "TableName": self.streams_table, "Key": self._values({"stream_id": stream_id}),
             "UpdateExpression": "SET #status = :offline, current_session_id = :sid, started_at = :at, "
-                                "updated_at = :at, ingest_owner = :owner, ingest_lease_until = :until",
+                                "updated_at = :at, ingest_owner = :owner, ingest_lease_until = :until, "
+                                "ingest_address = :address",
             "ConditionExpression": "attribute_exists(stream_id) AND attribute_not_exists(deleted_at) AND "
                                    "(attribute_not_exists(ingest_owner) OR ingest_owner = :owner OR "
                                    "ingest_lease_until < :now)",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": self._values({":offline": OFFLINE, ":sid": session_id, ":at": started_at,
                                                        ":owner": lease.owner, ":until": lease.until,
-                                                       ":now": lease.now}),
+                                                       ":now": lease.now, ":address": lease.address}),
         }
         session = {
             "TableName": self.sessions_table,

@@ -64,7 +64,8 @@ class FakeStore:
                 return None
             return StreamRecord(stream_id, item.get("current_session_id"),
                                 item.get("reconnect_grace_s"), bool(item.get("record", True)),
-                                item.get("srt_passphrase"), item.get("dvr_window_s"), item.get("last_ended_at"))
+                                item.get("srt_passphrase"), item.get("dvr_window_s"), item.get("last_ended_at"),
+                                item.get("ingest_address"), item.get("ingest_lease_until", 0.0))
 
     def mark_key_used(self, key_hash: str, at: str) -> None:
         with self.lock:
@@ -82,7 +83,7 @@ class FakeStore:
             self.sessions.setdefault((stream_id, session_id), {"status": "live", "started_at": started_at})
             # Offline until the session's first manifests are stored (then `set_status` live).
             stream.update(status=OFFLINE, current_session_id=session_id, started_at=started_at,
-                          ingest_owner=lease.owner, ingest_lease_until=lease.until)
+                          ingest_owner=lease.owner, ingest_lease_until=lease.until, ingest_address=lease.address)
             return True
 
     def renew_lease(self, stream_id: str, session_id: str, lease: IngestLease) -> bool:
