@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 from streamforge_media.packaging import llhls
 from streamforge_media.transcode.pipeline import EncoderSettings, tee_target
 
 pytestmark = pytest.mark.unit
+T = TypeVar("T")
 
 PART_S = 14 / 30  # 30 fps cut as the transcoder cuts it
 
@@ -29,8 +31,8 @@ def video_rendition(parts: int, *, part_target_s: float = 0.5) -> llhls.LowLaten
     return rendition
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
 
 
 def attributes(line: str) -> dict[str, str]:
@@ -72,7 +74,7 @@ def test_preload_hint_present_from_the_first_part_and_endlist_at_the_end() -> No
         live = llhls.render_playlist(rendition, {})
         rendition.end()
         return empty, live, llhls.render_playlist(rendition, {})
-    empty, live, ended = run(scenario())  # type: ignore[misc]
+    empty, live, ended = run(scenario())
     assert empty is None
     assert live is not None and '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="p1.m4s"' in live
     assert ended is not None and ended.endswith("#EXT-X-ENDLIST\n") and "PRELOAD-HINT" not in ended
@@ -174,7 +176,7 @@ def test_a_task_forwards_requests_for_a_stream_another_task_ingests_once() -> No
         async def record(request: web.Request, handler: Any) -> web.StreamResponse:
             seen.append((request.path_qs, request.headers.get(FORWARDED_HEADER),
                          request.headers.get(ORIGIN_SECRET_HEADER)))
-            return await handler(request)  # type: ignore[no-any-return]
+            return await handler(request)
         owner_app = web.Application(middlewares=[record])
         owner.add_routes(owner_app)
         async with TestServer(owner_app) as owner_server:
