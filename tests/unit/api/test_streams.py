@@ -40,6 +40,7 @@ def test_create_returns_key_once_and_stores_only_its_hash(aws: dict[str, str]) -
     assert key not in json.dumps(items)
     status, fetched = call(handler(), http_event("GET", f"/v1/streams/{created['id']}"))
     assert status == 200 and key not in json.dumps(fetched) and fetched["owner_username"] == "alice"
+    assert fetched["ll_playback_url"] == f"http://cdn.test/ll/{created['id']}/master.m3u8"
 
 
 def test_get_unknown_and_malformed_stream_ids(aws: dict[str, str]) -> None:
