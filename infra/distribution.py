@@ -209,4 +209,3 @@ class MediaDistribution(Construct):
             enable_accept_encoding_gzip=True,
             enable_accept_encoding_brotli=True,
         )
-

@@ -271,7 +271,6 @@ export function renderWatch(main, streamId) {
       viewer.token = null;
     } else {
       notice.textContent = stream.status === "reconnecting" ? "The broadcaster is reconnecting…" : "";
-      // hls.js plays the rewind window's master when the stream has one, so the seek bar can go back.
       // Low latency (the default) plays the LL-HLS master; "standard" the rewind window's master, so the
       // seek bar can go back.
       const plain = stream.dvr_url || stream.playback_url;

@@ -109,9 +109,9 @@ class SessionManager:
         self.transcoder_factory = transcoder_factory or ffmpeg_transcoder_factory(config.encoder, config.ffmpeg_bin)
         self.streams: dict[str, BroadcastSession] = {}
         self.low_latency = LowLatencyOrigin(config.ll_origin_secret, self.locate_ingest)
+        """The LL-HLS state of the streams this task ingests, served on its HTTP port."""
         self.address = ""
         """This task's HTTP base URL as other tasks reach it (set once the HTTP server listens), in its leases."""
-        """The LL-HLS state of the streams this task ingests, served on its HTTP port."""
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
 
