@@ -89,8 +89,8 @@ class Player {
     if (Hls && Hls.isSupported()) {
       this.attachHls(Hls);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
-      if (engine === "ll" && fallbackUrl) this.url = fallbackUrl; // Safari/AVPlayer: the plain playlists
-      this.attachNative();
+      // Safari/AVPlayer get the plain playlists; this.url stays the one asked for, so a repeated start is a no-op.
+      this.attachNative(engine === "ll" && fallbackUrl ? fallbackUrl : url);
     } else {
       this.fail("this browser cannot play HLS");
     }
@@ -101,6 +101,10 @@ class Player {
     this.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());
     hls.on(Hls.Events.ERROR, (_event, data) => {
+      // The buffer ran dry while playing (not fatal): counted on the element, where tests and the bench read it.
+      if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR && this.hls === hls) {
+        this.video.dataset.stalls = String(Number(this.video.dataset.stalls || 0) + 1);
+      }
       if (!data.fatal || this.hls !== hls) return;
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
         hls.recoverMediaError();
@@ -168,7 +172,7 @@ class Player {
     this.play();
   }
 
-  attachNative() {
+  attachNative(src) {
     const url = this.url;
     this.nativeError = () => {
       if (this.url !== url) return;
@@ -180,12 +184,12 @@ class Player {
       this.setState("loading");
       this.retryTimer = setTimeout(() => {
         if (this.url !== url) return;
-        this.video.src = url;
+        this.video.src = src;
         this.play();
       }, RETRY_MS);
     };
     this.video.addEventListener("error", this.nativeError);
-    this.video.src = url;
+    this.video.src = src;
     this.play();
   }
 
