@@ -100,6 +100,8 @@ def open_watch(browser: Browser, platform: PlatformThread, stream_id: str, engin
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     CONSOLE[page] = console
     page.add_init_script(f"localStorage.setItem('streamforge.engine', '{engine}')")
+    # "Standard" latency: the rewind window's playlists in S3 (LL-HLS, the watch page's default, holds seconds).
+    page.add_init_script("localStorage.setItem('streamforge.latency_mode', 'standard')")
     page.goto(f"{platform.urls['dashboard']}/#/watch/{stream_id}")
     return page
 
