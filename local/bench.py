@@ -1,9 +1,9 @@
 """`make bench`: the API, media and platform benchmarks, printed as one JSON document.
 
-Every figure of issues 3, 4 and 9 appears under "targets" with its unit, target and pass/fail, next to the
+Every figure of issues 3, 4, 9, 11 and 12 appears under "targets" with its unit, target and pass/fail, next to the
 reference it is measured against where the issue asks for one. References run in the same process, because
 these machines are shared and noisy: ratios compare like with like. The raw figures of each benchmark follow
-under "api", "media" and "platform". Progress goes to stderr; stdout carries only the JSON.
+under "api", "media", "platform", "ingest" and "latency". Progress goes to stderr; stdout carries only the JSON.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.bench import api_bench, ingest_bench, media_bench, platform_bench
+from tests.bench import api_bench, ingest_bench, latency_bench, media_bench, platform_bench
 
 log = logging.getLogger("streamforge.bench")
 
@@ -118,6 +118,24 @@ def ingest_targets(ingest: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def latency_targets(latency: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 11: glass-to-glass in the browser, LL-HLS and plain HLS in the same run, and what the pipeline
+    adds to a part."""
+    rows = []
+    for figure, key, bound in (("LL-HLS", "ll_hls", 3.0), ("plain HLS (hls.js, liveSyncDurationCount 3)",
+                                                             "plain_hls", 8.0)):
+        found = latency[key]
+        rows.append(target(f"glass-to-glass latency in Chromium, {figure}, dashboard watch page",
+                           found["median_s"], f"s, median over {latency['measured_s']} s of frames", at_most=bound,
+                           p90_s=found["p90_s"], decode_failure_rate=found["decode_failure_rate"],
+                           frames=found["frames"], stalls=found["stalls"], engine=found["engine"],
+                           rendition_heights=found["rendition_heights"], method=latency["method"]))
+    rows += [target(f"LL-HLS part of {rung} cut after its last frame reached the transcoder", found["median_s"],
+                    "s, median over parts", p90_s=found["p90_s"], parts=found["parts"])
+             for rung, found in latency["ingest_to_part"].items()]
+    return rows
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     # moto's access log, the platform's (media task output included) and the in-process media harness's
@@ -129,7 +147,8 @@ def main() -> None:
     media = timed("media", media_bench.figures)
     platform = timed("platform", platform_bench.figures)
     ingest = timed("ingest", ingest_bench.figures)
-    rows = targets(api, media, platform) + ingest_targets(ingest)
+    latency = timed("latency", latency_bench.figures)
+    rows = targets(api, media, platform) + ingest_targets(ingest) + latency_targets(latency)
     document = {
         "command": "make bench (.venv/bin/python -m local.bench)",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -142,6 +161,7 @@ def main() -> None:
         "media": media,
         "platform": platform,
         "ingest": ingest,
+        "latency": latency,
     }
     print(json.dumps(document, indent=2))
 
