@@ -1,5 +1,6 @@
 """Issue 11 through the whole platform: the dashboard's watch page plays a live stream as LL-HLS (hls.js
-`lowLatencyMode`, the media task's LL origin through the local CDN) in Chromium for 60 s without a stall."""
+`lowLatencyMode`, the media task's LL origin through the local CDN) in Chromium for 60 s without a stall, then
+falls back to the plain playlists when the LL origin stops answering."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--autoplay-policy=no-user-gesture-required"]
 WATCH_S = 60
 START_TIMEOUT_MS = 45_000
+FALLBACK_TIMEOUT_MS = 30_000
 MAX_BEHIND_LIVE_S = 6.0
 """Behind live (PROGRAM-DATE-TIME of the frame on screen) at the end: plain HLS sits near 9 s here."""
 # Stalls after the first `playing`: the element's `waiting` events (caught on the document in the capture
@@ -50,7 +52,8 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def test_the_watch_page_plays_ll_hls_for_a_minute_without_a_stall(platform: PlatformThread, browser: Browser) -> None:
+def test_the_watch_page_plays_ll_hls_a_minute_without_a_stall_then_falls_back_when_the_origin_dies(
+        platform: PlatformThread, browser: Browser) -> None:
     api = platform.urls["api"]
     user = sign_up_and_log_in(api, f"ll{secrets.token_hex(2)}")
     reply = call("POST", f"{api}/v1/streams", {"title": "e2e LL-HLS"}, token=user.token)
@@ -93,6 +96,17 @@ def test_the_watch_page_plays_ll_hls_for_a_minute_without_a_stall(platform: Plat
         ll = [url for url in requests if f"/ll/{stream['id']}/" in url]
         assert any("_HLS_msn=" in url and "_HLS_part=" in url for url in ll), ll[-5:]
         assert any(url.rsplit("/", 1)[-1].startswith("p") for url in ll), ll[-5:]
+        # The ingesting task dies: the CDN answers 502 for ll/ (local/cdn.py). The page falls back to the plain
+        # playlists, says so in its latency choice, and plays on.
+        page.route(f"**/ll/{stream['id']}/**", lambda route: route.fulfill(status=502, body="no task"))
+        try:
+            page.wait_for_function("""() => { const v = document.querySelector('#player');
+                return v.dataset.engine === 'hls' && document.querySelector('#latency-mode').value === 'standard'
+                    && !v.paused && v.currentTime > 0; }""", timeout=FALLBACK_TIMEOUT_MS)
+            page.wait_for_function("(t) => document.querySelector('#player').currentTime > t",
+                                   arg=page.evaluate(STATE)["time"] + 3, timeout=FALLBACK_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            pytest.fail(f"no fall back to the plain playlists: {page.evaluate(STATE)}, console {console[-12:]}")
         assert errors == []
     finally:
         page.context.close()
