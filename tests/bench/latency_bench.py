@@ -33,13 +33,14 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.support.http import call
 from tests.support.platform import PlatformThread, start_platform
+from tests.support.publishers import start_ffmpeg
 from tests.support.users import sign_up_and_log_in
 
 REPO = Path(__file__).resolve().parents[2]
 for extra in ("media_tasks", "layers/shared/python", "tests/unit/media"):  # as the other benches: outside pytest
     if str(REPO / extra) not in sys.path:
         sys.path.insert(0, str(REPO / extra))
-from media_support import make_config, running_harness, start_ffmpeg  # noqa: E402
+from media_support import make_config, running_harness  # noqa: E402
 from streamforge_media.ladder import DEFAULT_LADDER  # noqa: E402
 from streamforge_media.media import AccessUnit, MediaKind  # noqa: E402
 from streamforge_media.packaging.llhls import Fragment  # noqa: E402

@@ -13,8 +13,9 @@ from playwright.sync_api import Browser, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support.http import call
-from tests.support.media import SEGMENT_FORMAT, ffmpeg_publisher
+from tests.support.media import SEGMENT_FORMAT
 from tests.support.platform import PlatformThread
+from tests.support.publishers import ffmpeg_publisher
 from tests.support.users import sign_up_and_log_in
 
 # The dashboard is served by the local web server whichever emulator is behind it: moto only (CI time).

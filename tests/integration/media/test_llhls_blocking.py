@@ -28,8 +28,9 @@ from tests.integration.media.test_media_moto import (
     create_resources,
     item,
     moto_endpoint,  # noqa: F401 (a fixture)
-    until,
 )
+from tests.support.publishers import ffmpeg_publish_args
+from tests.support.wait import wait_for_async
 
 pytestmark = [pytest.mark.skipif(not FORMAT.has_init, reason="LL-HLS parts are CMAF")]
 
@@ -74,18 +75,18 @@ def test_blocking_reload_answers_as_parts_are_made_and_gives_up_once_the_publish
         await task.start()
         loop = asyncio.get_running_loop()
         proc = await asyncio.create_subprocess_exec(
-            "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=44100",
-            "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{task.server.port}/live/{KEY}")
+            *ffmpeg_publish_args(f"rtmp://127.0.0.1:{task.server.port}/live/{KEY}", 12),
+            stdout=asyncio.subprocess.DEVNULL)
         try:
             async with aiohttp.ClientSession() as http:
                 base = f"http://127.0.0.1:{task.http_port}/ll/{STREAM_ID}"
                 playlist_url = f"{base}/{RENDITION}/index.m3u8"
                 streams = task.manager.low_latency.streams
-                await until(lambda: STREAM_ID in streams and RENDITION in streams[STREAM_ID].renditions, 15)
+                await wait_for_async(lambda: STREAM_ID in streams and RENDITION in streams[STREAM_ID].renditions, 15,
+                                     "the stream's LL renditions")
                 rendition = streams[STREAM_ID].renditions[RENDITION]
-                await until(lambda: rendition.position is not None and rendition.position.msn >= 1, 15)
+                await wait_for_async(lambda: rendition.position is not None and rendition.position.msn >= 1, 15,
+                                     "a second LL segment")
                 # The lease names this task's LL origin, for other tasks to forward to.
                 assert item("Streams", stream_id=STREAM_ID)["ingest_address"]["S"] == \
                     f"http://127.0.0.1:{task.http_port}"
@@ -145,8 +146,10 @@ def test_blocking_reload_answers_as_parts_are_made_and_gives_up_once_the_publish
                 # last parts, and the session then waits in grace: no part can come any more.
                 assert await asyncio.wait_for(proc.wait(), 30) == 0
                 session = task.manager.streams[STREAM_ID]
-                await until(lambda: session.connection is None and session.connection_count == 1, 15)
-                await until(lambda: item("Streams", stream_id=STREAM_ID)["status"]["S"] == "reconnecting", 10)
+                await wait_for_async(lambda: session.connection is None and session.connection_count == 1, 15,
+                                     "the publisher's connection to end")
+                await wait_for_async(lambda: item("Streams", stream_id=STREAM_ID)["status"]["S"] == "reconnecting", 10,
+                                     "the stream to be reconnecting")
                 async with http.get(playlist_url) as r:
                     text = await r.text()
                 msn, part = last_position(text)
