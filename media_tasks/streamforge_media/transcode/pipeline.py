@@ -119,12 +119,6 @@ def audio_options() -> dict[str, Any]:
             "ac": signalling.AUDIO_CHANNELS}
 
 
-DECODER_OPTIONS: dict[str, Any] = {"thread_type": "slice"}
-"""The source's decoder threads by slice only: frame threads hold each frame back one thread's worth (two frames
-on two cores, ~65 ms at 30 fps of the ~135 ms from a frame reaching ffmpeg to its LL-HLS part; docs/benchmarks.md).
-A decoder is a small share of the ladder's CPU, so one core for sources coded without slices is enough."""
-
-
 def _tee_escape(value: object) -> str:
     """A tee muxer slave option value or file name, escaped (ffmpeg-formats "tee": `\\`, `:`, `|`, `[`, `]`)."""
     return re.sub(r"([\\:|\[\]])", r"\\\1", str(value))
@@ -154,7 +148,7 @@ def build_graph(plan: TranscodePlan, outdir: Path, settings: EncoderSettings, *,
     through the tee muxer, as fragmented MP4 to `pipe:{fd}` (LL-HLS parts): one encode, two muxers.
     """
     fmt = settings.segment_format
-    source_node = ffmpeg.input(source, **input_options, **DECODER_OPTIONS)
+    source_node = ffmpeg.input(source, **input_options)
 
     def output(streams: list[Any], r: Rendition, options: dict[str, Any]) -> Any:
         muxer = fmt.muxer_options(outdir / r.name, segment_s=settings.segment_s, list_size=settings.live_window)
