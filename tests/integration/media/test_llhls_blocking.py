@@ -12,11 +12,13 @@ import asyncio
 import dataclasses
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import boto3
 import pytest
+from streamforge.aws import client
 from streamforge_media.app import MediaTask
 from streamforge_media.packaging import llhls
 
@@ -40,6 +42,15 @@ GRACE_S = 30
 FOLLOWED_PARTS = 8
 SLACK_S = 0.1
 """The acceptance's 100 ms."""
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients() -> Iterator[None]:
+    """The media task's boto3 clients are cached per process (streamforge.aws.client), and each test here has a
+    moto server of its own: none may reach another test's, stopped, server."""
+    client.cache_clear()
+    yield
+    client.cache_clear()
 
 
 def last_position(playlist: str) -> tuple[int, int]:
