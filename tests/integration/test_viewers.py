@@ -48,7 +48,9 @@ def settled_count(api: str, stream_id: str, expected: int) -> int:
 def signing_key(platform: PlatformThread) -> str:
     """The viewer-token key the platform made in the emulator (infra's ViewerTokenSecret)."""
     template = platform.platform.template
-    (arn,) = [template.resolved[lid].ref for lid, _ in template.of_type("AWS::SecretsManager::Secret")]
+    # By its logical id: the stack has other secrets (the LL-HLS origin's).
+    (arn,) = [template.resolved[lid].ref for lid, _ in template.of_type("AWS::SecretsManager::Secret")
+              if lid == "ViewerTokenSecret"]
     return str(emulator(platform, "secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
 
 
