@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,6 +427,3 @@ class FfmpegPipeline:
                 await gen.proc.wait()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
