@@ -15,6 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from tests.support.publishers import ffmpeg_publish_args
+
 pytestmark = pytest.mark.e2e
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -56,11 +58,7 @@ def _open(browser: Browser, url: str, errors: list[str], console: list[str] | No
 
 
 def _publish(url: str, log: Path) -> subprocess.Popen[bytes]:
-    command = ["ffmpeg", "-hide_banner", "-loglevel", "warning", "-re",
-               "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-               "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-               "-t", str(PUBLISH_SECONDS), "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
-               "-g", "60", "-c:a", "aac", "-f", "flv", url]
+    command = ffmpeg_publish_args(url, PUBLISH_SECONDS, size="640x360", keyframe_s=2)
     with log.open("wb") as sink:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
 

@@ -25,6 +25,7 @@ import pytest
 from tests.support.http import call
 from tests.support.media import fetch_playlist, playable, segments, variant_urls
 from tests.support.platform import PlatformThread
+from tests.support.publishers import ffmpeg_publish_args
 from tests.support.users import SignedInUser, create_stream, sign_up_and_log_in
 from tests.support.wait import wait_for
 from tests.support.whip import WhipPublisher, encode_source
@@ -203,9 +204,8 @@ def test_go_live_from_the_browser_keyframes_and_playback(platform: PlatformThrea
 
 def _srt_caller(srt_url: str, stream_id: str, seconds: float) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi",
-         "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
-         "-g", "60", "-c:a", "aac", "-f", "mpegts", f"{srt_url}?streamid={stream_id}"],
+        ffmpeg_publish_args(f"{srt_url}?streamid={stream_id}", seconds, size="640x360", keyframe_s=2,
+                            container="mpegts"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -247,10 +247,8 @@ def test_rtmps_through_the_local_tls_port(platform: PlatformThread) -> None:
     user = sign_up_and_log_in(api, "rtmps")
     stream = create_stream(api, user, "e2e rtmps")
     url = f"{platform.urls['rtmps']}/{stream['ingest']['stream_key']}"
-    publisher = subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi",
-         "-i", "sine=frequency=440:sample_rate=48000", "-t", "30", "-c:v", "libx264", "-preset", "ultrafast",
-         "-g", "60", "-c:a", "aac", "-f", "flv", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    publisher = subprocess.Popen(ffmpeg_publish_args(url, 30, keyframe_s=2), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
     try:
         wait_for(lambda: playable(stream["playback_url"]), 30, "HLS from the RTMPS publisher")
     finally:

@@ -1,8 +1,9 @@
 """The publishers the tests use, as a broadcaster would run them: ffmpeg or GStreamer sending a test pattern and a
-tone over RTMP. One command line per tool; `*_publisher` starts it blocking-style (`subprocess.Popen`, for tests of
-the platform in other processes), `start_*` on the event loop (for a media task running in the test's own loop).
+tone over RTMP(S), or ffmpeg over SRT (MPEG-TS). One command line per tool; `*_publisher` starts it blocking-style
+(`subprocess.Popen`, for tests of the platform in other processes), `start_*` on the event loop (for a media task
+running in the test's own loop).
 
-Publishers of other shapes (OBS-like field variety, SRT, WHIP) are built where they are the subject of a test.
+Publishers of other shapes (the OBS-like field variety, WHIP) are built where they are the subject of a test.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import subprocess
 
 
 def ffmpeg_publish_args(url: str, seconds: float, *, size: str = "320x240", rate: int = 30, keyframe_s: float = 1.0,
-                        video_kbps: int | None = None, audio_kbps: int | None = 64, audio: bool = True) -> list[str]:
-    """H.264 (4:2:0, as OBS sends it) and AAC in FLV at real-time pace; `audio=False` for a video-only source."""
+                        video_kbps: int | None = None, audio_kbps: int | None = 64, audio: bool = True,
+                        container: str = "flv") -> list[str]:
+    """H.264 (4:2:0, as OBS sends it) and AAC at real-time pace, in FLV (RTMP, RTMPS) or `container="mpegts"`
+    (SRT); `audio=False` for a video-only source."""
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
             "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
     if audio:
@@ -24,7 +27,7 @@ def ffmpeg_publish_args(url: str, seconds: float, *, size: str = "320x240", rate
         args += ["-b:v", f"{video_kbps}k"]
     if audio:
         args += ["-c:a", "aac", *(["-b:a", f"{audio_kbps}k"] if audio_kbps is not None else [])]
-    return [*args, "-f", "flv", url]
+    return [*args, "-f", container, url]
 
 
 def ffmpeg_publisher(url: str, seconds: float, *, size: str = "1280x720", rate: int = 30) -> subprocess.Popen[bytes]:
@@ -33,11 +36,12 @@ def ffmpeg_publisher(url: str, seconds: float, *, size: str = "1280x720", rate: 
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-async def start_ffmpeg(url: str, seconds: float, *, size: str = "320x240", rate: int = 30,
-                       audio: bool = True) -> asyncio.subprocess.Process:
+async def start_ffmpeg(url: str, seconds: float, *, size: str = "320x240", rate: int = 30, audio: bool = True,
+                       container: str = "flv") -> asyncio.subprocess.Process:
     """A small, cheap broadcast for an in-process media task: 320x240, 1 s keyframes."""
-    return await asyncio.create_subprocess_exec(*ffmpeg_publish_args(url, seconds, size=size, rate=rate, audio=audio),
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    args = ffmpeg_publish_args(url, seconds, size=size, rate=rate, audio=audio, container=container)
+    return await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
 
 
 def gstreamer_publish_args(url: str, seconds: float, *, width: int = 640, height: int = 360, rate: int = 30,

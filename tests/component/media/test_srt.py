@@ -17,6 +17,7 @@ import pytest
 from streamforge_media.ingest.srt import libsrt
 from streamforge_media.ingest.srt.server import SrtServer, SrtSettings
 
+from tests.support.publishers import start_ffmpeg
 from tests.support.wait import wait_for_async
 from tests.unit.media.media_support import (
     STREAM_ID,
@@ -69,11 +70,7 @@ async def srt_harness(tmp_path: Path, **stream: Any) -> AsyncIterator[tuple[Harn
 
 async def caller(server: SrtServer, stream_id: str, seconds: float, *options: str) -> asyncio.subprocess.Process:
     url = f"srt://127.0.0.1:{server.port}?streamid={stream_id}" + "".join(f"&{o}" for o in options)
-    return await asyncio.create_subprocess_exec(
-        "ffmpeg", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi",
-        "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast",
-        "-g", "60", "-c:a", "aac", "-f", "mpegts", url,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    return await start_ffmpeg(url, seconds, container="mpegts")
 
 
 @needs_srt
@@ -103,7 +100,10 @@ async def test_publish_second_caller_and_grace_to_offline(tmp_path: Path) -> Non
         health = await wait_for_async(
             lambda: [d for t, d in h.events.events if t == "Ingest Health" and d.get("fps")], 10)
         assert "packet_loss_pct" in health[-1] and health[-1]["rtt_ms"] >= 0
-        assert "mp4a.40.2" in h.objects.text(f"live/{STREAM_ID}/master.m3u8")
+        # The master is stored once every rendition's playlist is, which may be after the 240p one and health.
+        master = f"live/{STREAM_ID}/master.m3u8"
+        await wait_for_async(lambda: master in h.objects.objects, 10)
+        assert "mp4a.40.2" in h.objects.text(master)
         good.kill()  # no goodbye: libsrt notices the silence, then grace (2 s) runs out, as for RTMP
         await good.wait()
         # libsrt declares a silent peer gone after ~5 s (its peer idle timeout and expiry count), measured 5.2 s.
